@@ -1,0 +1,1 @@
+"""embodied_r1 package."""
