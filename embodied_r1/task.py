@@ -1,0 +1,128 @@
+"""The task plugin API: what a task declares so the core can train, evaluate and control with it.
+
+A task is a subclass of :class:`Task` registered by name (see :mod:`embodied_r1.registry`). The core calls
+only the methods below; it never imports a task module by name.
+
+Minimal example (a complete task lives in ``tests/fixtures/toy_task.py``)::
+
+    @dataclass
+    class EchoConfig:
+        rows: int = 64
+        rewards: dict = field(default_factory=lambda: {"echo_reward": 1.0})
+
+    class EchoTask(Task):
+        name = "echo"
+        description = "repeat a digit"
+        config_cls = EchoConfig
+        def build_dataset(self, cfg, seed): ...           # -> DatasetDict with train/test
+        def reward_specs(self, cfg): return [RewardSpec(echo_reward, 1.0)]
+        def parse(self, text): ...
+        def metrics(self, completions, rows): ...
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+
+@dataclass(frozen=True)
+class CounterfactualSpec:
+    """One counterfactual input variant for rewards that compare real and counterfactual answers.
+
+    Args:
+        name: Variant name, the key in the reward's ``counterfactual_completions`` argument.
+        modality: Which images to alter, matched against the row's ``image_modalities`` column.
+        mode: ``remove`` (drop the image and its placeholder, leaving a text note), ``swap`` (the same
+            modality's image from another row of the batch whose group differs) or ``noise`` (Gaussian noise
+            with the image's own per-channel mean and std).
+    """
+
+    name: str
+    modality: str
+    mode: str
+
+    def __post_init__(self):
+        if self.mode not in ("remove", "swap", "noise"):
+            raise ValueError(f"counterfactual mode '{self.mode}' is not one of remove, swap, noise")
+
+
+@dataclass
+class RewardSpec:
+    """A reward function in TRL's signature with its weight.
+
+    Args:
+        fn: ``fn(prompts, completions, **columns) -> list[float | None]``; its ``__name__`` is the logged name.
+        weight: Weight in the weighted sum that GRPO turns into advantages.
+        counterfactuals: Variants whose greedy answers the core passes as ``counterfactual_completions``.
+    """
+
+    fn: Callable
+    weight: float = 1.0
+    counterfactuals: list[CounterfactualSpec] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return getattr(self.fn, "__name__", type(self.fn).__name__)
+
+
+class Task:
+    """Base class of a task plugin. Subclasses set the class attributes and implement the methods."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    config_cls: ClassVar[type] = object
+    #: Column whose equal values must share a generation batch (e.g. one contact seen by several sensors).
+    group_column: ClassVar[str | None] = None
+
+    def build_dataset(self, cfg: Any, seed: int):
+        """Build the task's data.
+
+        Args:
+            cfg: An instance of ``config_cls``.
+            seed: Seed of the run.
+
+        Returns:
+            ``datasets.DatasetDict`` with at least ``train`` and ``test``; rows carry a conversational
+            ``prompt`` (user content with ``{"type": "image"}`` placeholders), ``images`` (list of PIL images),
+            ``image_modalities`` and the label columns the rewards read.
+        """
+        raise NotImplementedError
+
+    def reward_specs(self, cfg: Any) -> list[RewardSpec]:
+        """The rewards and weights for GRPO (weights may come from ``cfg``)."""
+        raise NotImplementedError
+
+    def parse(self, text: str) -> Any:
+        """Parse a model answer; never raises (returns None when unparseable)."""
+        raise NotImplementedError
+
+    def sft_target(self, row: dict) -> str:
+        """A gold completion for a row, used by the SFT warm start."""
+        raise NotImplementedError
+
+    def metrics(self, completions: list[str], rows: list[dict], counterfactual: dict[str, list[str]] | None = None) -> dict:
+        """Scalar evaluation metrics of ``completions`` (one per row); ``counterfactual`` maps variant -> answers."""
+        raise NotImplementedError
+
+    def baselines(self, rows: list[dict], seed: int = 0) -> dict[str, list[str]]:
+        """Training-free baseline answers (name -> one completion per row), scored with :meth:`metrics`."""
+        return {}
+
+    def eval_counterfactuals(self, cfg: Any) -> list[CounterfactualSpec]:
+        """Counterfactual variants evaluated by ``embodied-r1 eval`` (default: those of the rewards)."""
+        out: list[CounterfactualSpec] = []
+        for spec in self.reward_specs(cfg):
+            out += [c for c in spec.counterfactuals if c not in out]
+        return out
+
+    def write_report(self, result: dict, rows: list[dict], completions: list[str], out_dir) -> list:
+        """Optional task-specific artifacts (plots) for an eval; returns written paths."""
+        return []
+
+    # Closed-loop control: tasks that can drive a simulator implement these (see `embodied-r1 eval-control`).
+    supports_control: ClassVar[bool] = False
+
+    def run_control(self, options: dict, policy_factory: Callable, out_dir) -> dict:
+        """Run closed-loop evaluation; ``policy_factory(spec)`` builds a policy from a name or checkpoint."""
+        raise NotImplementedError(f"task '{self.name}' has no closed-loop control evaluation")

@@ -1,0 +1,144 @@
+"""GRPO and SFT on TRL, with what embodied tasks add: weighted rewards, the counterfactual hook, group batches.
+
+``EmbodiedGRPOTrainer`` subclasses ``trl.GRPOTrainer`` narrowly: it overrides only ``_get_train_sampler`` (to
+batch rows of one group together). Reward weights and per-reward logging are TRL's own (``reward_weights``,
+``rewards/<name>/mean``); counterfactual rewards are plain callables wrapped by
+:class:`embodied_r1.counterfactual.CounterfactualReward`, so nothing of TRL is pasted here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
+
+from embodied_r1.counterfactual import CounterfactualReward
+from embodied_r1.errors import UserError
+from embodied_r1.rollout import HFGenerator
+from embodied_r1.sampler import GroupRepeatSampler
+
+# Defaults that suit a first CPU run; every one can be overridden in the config's grpo/sft section.
+GRPO_DEFAULTS = dict(
+    learning_rate=1e-5, per_device_train_batch_size=8, num_generations=4, max_completion_length=128,
+    max_steps=100, logging_steps=1, save_steps=50, save_total_limit=3, temperature=1.0,
+    log_completions=True, num_completions_to_print=2, report_to=["tensorboard"], beta=0.0,
+)
+SFT_DEFAULTS = dict(
+    learning_rate=1e-4, per_device_train_batch_size=8, max_steps=100, logging_steps=1, save_steps=50,
+    save_total_limit=2, report_to=["tensorboard"], max_length=None,
+)
+
+
+class EmbodiedGRPOTrainer(GRPOTrainer):
+    """``GRPOTrainer`` whose sampler keeps rows of one ``group_column`` value in one generation batch.
+
+    Args:
+        group_column: Dataset column of group ids, or None for TRL's own sampler.
+        *args, **kwargs: Passed to ``trl.GRPOTrainer``.
+    """
+
+    def __init__(self, *args, group_column: str | None = None, **kwargs):
+        self.group_column = group_column
+        super().__init__(*args, **kwargs)
+
+    def _get_train_sampler(self, dataset=None):
+        dataset = self.train_dataset if dataset is None else dataset
+        if not self.group_column or self.group_column not in getattr(dataset, "column_names", []):
+            return super()._get_train_sampler(dataset)
+        return GroupRepeatSampler(
+            data_source=dataset,
+            groups=dataset[self.group_column],
+            mini_repeat_count=self.num_generations,
+            batch_size=self.args.generation_batch_size // self.num_generations,
+            num_processes=self.accelerator.num_processes,
+            repeat_count=self.num_iterations * self.args.steps_per_generation,
+            shuffle=self.shuffle_dataset,
+            seed=self.args.seed,
+        )
+
+
+def _hw_defaults() -> dict:
+    if torch.cuda.is_available():
+        return {"bf16": torch.cuda.is_bf16_supported()}
+    return {"use_cpu": True, "bf16": False}
+
+
+def make_grpo_args(section: dict, out_dir: Path, seed: int, reward_weights: list[float]) -> GRPOConfig:
+    """``GRPOConfig`` from project defaults, the config's ``grpo`` section and the run's paths.
+
+    TensorBoard logs go to ``<out_dir>/runs/`` (transformers 5 has no ``logging_dir`` argument).
+    """
+    kwargs = {**GRPO_DEFAULTS, **_hw_defaults(), **section}
+    kwargs.setdefault("reward_weights", reward_weights)
+    try:
+        return GRPOConfig(output_dir=str(out_dir), seed=seed, **kwargs)
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"config section 'grpo' is not accepted by trl.GRPOConfig: {str(exc).splitlines()[0]}") from exc
+
+
+def make_sft_args(section: dict, out_dir: Path, seed: int) -> SFTConfig:
+    """``SFTConfig`` from project defaults, the config's ``sft`` section and the run's paths."""
+    kwargs = {**SFT_DEFAULTS, **_hw_defaults(), **section}
+    try:
+        return SFTConfig(output_dir=str(out_dir), seed=seed, **kwargs)
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"config section 'sft' is not accepted by trl.SFTConfig: {str(exc).splitlines()[0]}") from exc
+
+
+def build_reward_funcs(task, task_cfg, generator_factory, max_new_tokens: int):
+    """The task's rewards as TRL callables plus their weights; counterfactual ones get the hook.
+
+    Returns:
+        ``(funcs, weights)``.
+    """
+    funcs, weights = [], []
+    for spec in task.reward_specs(task_cfg):
+        fn = spec.fn
+        if spec.counterfactuals:
+            fn = CounterfactualReward(fn, spec.counterfactuals, generator_factory, task.group_column, max_new_tokens)
+        funcs.append(fn)
+        weights.append(float(spec.weight))
+    if not funcs:
+        raise UserError(f"task '{task.name}' declares no rewards with non-zero weight; set weights in its config")
+    return funcs, weights
+
+
+def make_grpo_trainer(task, task_cfg, model, processor, train_ds, args_section: dict, out_dir: Path,
+                      seed: int, peft_config=None, callbacks=()):
+    """Assemble an :class:`EmbodiedGRPOTrainer` for ``task`` on ``train_ds``."""
+    holder = {}
+
+    def generator_factory():
+        trainer = holder["trainer"]
+        return HFGenerator(trainer.accelerator.unwrap_model(trainer.model), processor)
+
+    section = dict(args_section)
+    funcs, weights = build_reward_funcs(task, task_cfg, generator_factory,
+                                        int(section.get("max_completion_length", GRPO_DEFAULTS["max_completion_length"])))
+    args = make_grpo_args(section, out_dir, seed, weights)
+    if len(args.reward_weights or []) != len(funcs):
+        raise UserError(f"grpo.reward_weights has {len(args.reward_weights)} entries for {len(funcs)} rewards "
+                        f"({', '.join(f.__name__ for f in funcs)}); set weights in the task section instead")
+    trainer = EmbodiedGRPOTrainer(
+        model=model, reward_funcs=funcs, args=args, train_dataset=train_ds, processing_class=processor,
+        peft_config=peft_config, callbacks=list(callbacks), group_column=task.group_column,
+    )
+    holder["trainer"] = trainer
+    return trainer
+
+
+def sft_dataset(task, ds):
+    """Prompt-completion rows for SFT: the task's gold completion for each row."""
+    def add(row):
+        return {"completion": [{"role": "assistant", "content": [{"type": "text", "text": task.sft_target(row)}]}]}
+
+    return ds.map(add, desc="SFT targets")
+
+
+def make_sft_trainer(task, model, processor, train_ds, args_section: dict, out_dir: Path,
+                     seed: int, peft_config=None, callbacks=()):
+    """Assemble a ``trl.SFTTrainer`` warm start on the task's gold completions."""
+    args = make_sft_args(args_section, out_dir, seed)
+    return SFTTrainer(model=model, args=args, train_dataset=sft_dataset(task, train_ds), processing_class=processor,
+                      peft_config=peft_config, callbacks=list(callbacks))
