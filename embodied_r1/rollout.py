@@ -71,7 +71,8 @@ class HFGenerator:
             msgs = [fill_images(p, im) for p, im in zip(prompts[start:start + self.batch_size],
                                                        images[start:start + self.batch_size])]
             batch = self.processor.apply_chat_template(msgs, add_generation_prompt=True, tokenize=True,
-                                                       return_dict=True, return_tensors="pt", padding=True)
+                                                       return_dict=True, return_tensors="pt",
+                                                       processor_kwargs={"padding": True})
             device = next(self.model.parameters()).device
             batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
             kwargs = dict(max_new_tokens=max_new_tokens, do_sample=temperature > 0,

@@ -1,0 +1,248 @@
+"""The ``embodied-r1`` command line."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from embodied_r1.errors import UserError
+
+EPILOG_TRAIN = """\b
+Examples:
+  embodied-r1 train --task touch --config configs/touch_quickstart.yaml
+  embodied-r1 train --task robot-keypoint --config configs/robot_keypoint_quickstart.yaml
+  embodied-r1 train --task touch --model small --stage grpo grpo.learning_rate=1e-4 touch.num_levels=5
+  embodied-r1 train --task touch --output runs/t1 --resume        # continue after preemption
+\b
+Without --config the task's defaults and the 'tiny' offline model are used.
+Overrides are dotted key=value pairs: model.*, grpo.* (trl.GRPOConfig), sft.* (trl.SFTConfig), <task>.*.
+"""
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+def main():
+    """embodied-r1: GRPO training of Qwen2.5-VL on embodied reasoning tasks, and closed-loop control eval.
+
+    \b
+    Quick tour:
+      embodied-r1 tasks                                    # registered tasks
+      embodied-r1 data touch                               # build and cache a dataset
+      embodied-r1 train --task touch --config configs/touch_quickstart.yaml
+      embodied-r1 eval --task touch --model runs/<run>
+      embodied-r1 eval-control --policy oracle --tasks Lift --episodes 10
+    """
+
+
+def _task_cfg_cls(name: str):
+    from embodied_r1.registry import REGISTRY
+
+    return REGISTRY.get_class(name).config_cls
+
+
+def _resolve(task: str | None, config: str | None, overrides: tuple[str, ...], extra: list[str]):
+    from embodied_r1.config import load_config, read_yaml
+
+    if task and config:
+        yaml_task = read_yaml(config).get("task")
+        if yaml_task and yaml_task != task:
+            raise UserError(f"--task {task} conflicts with task '{yaml_task}' in {config}; drop one of them")
+    pre = [f"task={task}"] if task else []
+    return load_config(config, pre + list(overrides) + extra, _task_cfg_cls)
+
+
+@main.command(epilog=EPILOG_TRAIN)
+@click.option("--task", "-t", help="Registered task name (see `embodied-r1 tasks`).")
+@click.option("--config", "-c", type=click.Path(), help="YAML config (see configs/).")
+@click.option("--model", "-m", help="Preset (tiny, small, qwen2.5-vl-3b-arch, qwen2.5-vl-7b-arch), hub id or folder.")
+@click.option("--stage", type=click.Choice(["sft", "grpo"]), help="Run only this stage (default: the config's stages).")
+@click.option("--output", "-o", type=click.Path(), help="Run directory (default runs/<task>-<time>).")
+@click.option("--resume", is_flag=True, help="Continue the run in --output from its last checkpoint.")
+@click.argument("overrides", nargs=-1)
+def train(task, config, model, stage, output, resume, overrides):
+    """Train a policy on a task (SFT warm start and/or GRPO)."""
+    from embodied_r1.run import Preempted, train as run_train
+
+    if resume and not output:
+        raise UserError("--resume needs --output RUN_DIR: the run to continue")
+    extra = ([f"model.name={model}"] if model else []) + ([f"stages=[{stage}]"] if stage else [])
+    extra += [f"output_dir={output}"] if output else []
+    cfg = _resolve(task, config, overrides, extra)
+    try:
+        run = run_train(cfg, resume=resume, log=lambda m: click.echo(m))
+    except Preempted as exc:
+        click.secho(str(exc), fg="yellow", err=True)
+        sys.exit(3)
+    _print_summary(run)
+
+
+def _print_summary(run):
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = [r for r in run.read_metrics() if r.get("stage") == "grpo" and "reward" in r]
+    table = Table(title=f"GRPO rewards · {run.path}")
+    table.add_column("metric")
+    table.add_column("first steps", justify="right")
+    table.add_column("last steps", justify="right")
+    if rows:
+        k = max(1, min(5, len(rows) // 4 or 1))
+        keys = ["reward"] + sorted({key for r in rows for key in r if key.startswith("rewards/") and key.endswith("/mean")})
+        for key in keys:
+            first = [r[key] for r in rows[:k] if key in r]
+            last = [r[key] for r in rows[-k:] if key in r]
+            table.add_row(key, f"{sum(first) / len(first):.3f}" if first else "—", f"{sum(last) / len(last):.3f}" if last else "—")
+    Console().print(table)
+    click.echo(f"plots: {run.path / 'plots'}   metrics: {run.metrics_path}   model: {run.path / 'final'}")
+
+
+@main.command(name="eval", epilog="""\b
+Examples:
+  embodied-r1 eval --task touch --model runs/touch-quickstart
+  embodied-r1 eval --task touch --model tiny eval.max_samples=50
+""")
+@click.option("--task", "-t", help="Task name (default: the run's task).")
+@click.option("--model", "-m", required=True, help="Run directory, model folder, hub id or preset.")
+@click.option("--config", "-c", type=click.Path(), help="YAML config for data/eval settings (default: the run's).")
+@click.option("--output", "-o", type=click.Path(), help="Folder for eval.json and plots (default <run>/eval).")
+@click.argument("overrides", nargs=-1)
+def eval_cmd(task, model, config, output, overrides):
+    """Evaluate a model on a task's benchmark split, next to training-free baselines."""
+    from rich.console import Console
+
+    from embodied_r1.evaluate import evaluate, metrics_table
+
+    run_dir = Path(model)
+    if not config and (run_dir / "config.yaml").exists():
+        config = str(run_dir / "config.yaml")
+        task = task or _run_task(run_dir)
+    extra = [] if not config or not (run_dir / "config.yaml").exists() else ["output_dir=null"]
+    cfg = _resolve(task, config, overrides, extra)
+    out = Path(output) if output else (run_dir / "eval" if (run_dir / "run.json").exists() else Path("runs") / f"eval-{cfg.task}")
+    result = evaluate(cfg, model, out, log=click.echo)
+    Console().print(metrics_table(result))
+    click.echo(f"results: {out / 'eval.json'}")
+    for a in result.get("artifacts", []):
+        click.echo(f"plot: {a}")
+
+
+def _run_task(run_dir: Path) -> str | None:
+    p = run_dir / "run.json"
+    return json.loads(p.read_text()).get("task") if p.exists() else None
+
+
+@main.command(name="eval-control", context_settings={"ignore_unknown_options": True}, epilog="""\b
+Examples:
+  embodied-r1 eval-control --policy oracle --tasks Lift --episodes 10
+  embodied-r1 eval-control --policy zero --tasks Lift,Stack --episodes 20
+  embodied-r1 eval-control --policy runs/robot-quickstart --tasks Lift --episodes 5 --workers 2
+  embodied-r1 eval-control --config configs/eval_control.yaml
+""")
+@click.option("--task", "-t", help="Task with closed-loop control (default: the only one registered).")
+@click.option("--policy", "-p", help="oracle, zero, or a run directory / model folder / preset.")
+@click.option("--tasks", help="Comma-separated simulator tasks, e.g. Lift,Stack.")
+@click.option("--episodes", "-n", type=int, help="Episodes (seeds) per simulator task.")
+@click.option("--workers", type=int, help="Parallel simulator worker processes.")
+@click.option("--config", "-c", type=click.Path(), help="YAML with the options below (see configs/eval_control.yaml).")
+@click.option("--output", "-o", type=click.Path(), help="Folder for results, videos and plots.")
+@click.argument("overrides", nargs=-1)
+def eval_control(task, policy, tasks, episodes, workers, config, output, overrides):
+    """Closed-loop control: a policy proposes keypoints, a controller executes them in simulation."""
+    from embodied_r1.config import apply_override, parse_override, read_yaml
+    from embodied_r1.control import run_control
+
+    options = read_yaml(config) if config else {}
+    task = task or options.pop("task", None)
+    for k, v in (("policy", policy), ("tasks", tasks), ("episodes", episodes), ("workers", workers), ("output", output)):
+        if v is not None:
+            options[k] = v
+    for text in overrides:
+        apply_override(options, *parse_override(text))
+    run_control(task, options, log=click.echo)
+
+
+@main.command(epilog="""\b
+Examples:
+  embodied-r1 data touch
+  embodied-r1 data touch touch.num_levels=5 --rebuild
+  embodied-r1 data robot-keypoint --tasks Lift,Stack --episodes 20
+""", context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.option("--config", "-c", type=click.Path(), help="YAML config whose task section sets the data.")
+@click.option("--tasks", help="Task-specific: simulator tasks (robot-keypoint).")
+@click.option("--episodes", type=int, help="Task-specific: demos per simulator task (robot-keypoint).")
+@click.option("--rebuild", is_flag=True, help="Build again even if cached.")
+@click.argument("overrides", nargs=-1)
+def data(name, config, tasks, episodes, rebuild, overrides):
+    """Build and cache a task's dataset (HF datasets on disk, with a card)."""
+    from embodied_r1.data import load_or_build
+
+    extra = []
+    from embodied_r1.registry import REGISTRY
+
+    fields = {f.name for f in dataclasses.fields(REGISTRY.get_class(name).config_cls)}
+    for opt, val in (("tasks", tasks), ("episodes", episodes)):
+        if val is None:
+            continue
+        if opt not in fields:
+            raise UserError(f"--{opt} is not a setting of task '{name}'; its settings: {', '.join(sorted(fields))}")
+        extra.append(f"{name}.{opt}={val}")
+    cfg = _resolve(name, config, overrides, extra)
+    ds, path = load_or_build(REGISTRY.make(name), cfg.task_config, cfg.seed, rebuild=rebuild)
+    for split, d in ds.items():
+        click.echo(f"{split:>12}: {len(d)} rows")
+    click.echo(f"saved: {path} (card: {path / 'card.json'})")
+
+
+@main.command()
+def tasks():
+    """List registered tasks, one line each."""
+    from embodied_r1.registry import REGISTRY
+
+    for name in REGISTRY.names():
+        try:
+            desc = REGISTRY.get_class(name).description
+        except UserError as exc:
+            desc = f"(cannot load: {exc})"
+        click.echo(f"{name:<16} {desc}")
+
+
+@main.command()
+def models():
+    """List the offline model presets (no download needed)."""
+    from embodied_r1.models.presets import PRESETS
+
+    for name, p in PRESETS.items():
+        click.echo(f"{name:<20} {p.description}")
+
+
+@main.command(epilog="\b\nExample:\n  embodied-r1 plot runs/touch-20261121-120000")
+@click.argument("run_dir", type=click.Path())
+def plot(run_dir):
+    """Redraw a run's PNG plots from its metrics.jsonl (also works while it trains)."""
+    from embodied_r1.plots import plot_run
+    from embodied_r1.rundir import RunDir
+
+    run = RunDir(run_dir)
+    rows = run.read_metrics()
+    if not rows:
+        raise UserError(f"{run_dir} has no metrics.jsonl rows yet; is it a run directory?")
+    for p in plot_run(rows, run.path / "plots"):
+        click.echo(f"plot: {p}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Building and caching a task's dataset on disk (HF ``datasets``), keyed by its settings and seed."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from embodied_r1.errors import UserError
+
+
+def cache_root() -> Path:
+    """Folder of cached datasets: ``$EMBODIED_R1_DATA`` or ``~/.cache/embodied-r1/datasets``."""
+    return Path(os.environ.get("EMBODIED_R1_DATA", Path.home() / ".cache" / "embodied-r1" / "datasets"))
+
+
+def dataset_key(task_name: str, task_cfg, seed: int) -> str:
+    """Stable key of a dataset from its task, settings and seed."""
+    cfg = dataclasses.asdict(task_cfg) if dataclasses.is_dataclass(task_cfg) else dict(task_cfg or {})
+    cfg.pop("rewards", None)  # reward weights do not change the data
+    blob = json.dumps({"task": task_name, "cfg": cfg, "seed": seed}, sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+def load_or_build(task, task_cfg, seed: int, root: Path | None = None, rebuild: bool = False):
+    """Load the cached dataset of ``task`` for these settings, or build and cache it.
+
+    Args:
+        task: A Task instance.
+        task_cfg: Its config.
+        seed: Data seed.
+        root: Cache folder (default :func:`cache_root`).
+        rebuild: Build again even if cached.
+
+    Returns:
+        ``(DatasetDict, path)``.
+    """
+    from datasets import DatasetDict, load_from_disk
+
+    root = root or cache_root()
+    path = root / task.name / dataset_key(task.name, task_cfg, seed)
+    if (path / "card.json").exists() and not rebuild:
+        try:
+            return load_from_disk(str(path / "data")), path
+        except (FileNotFoundError, ValueError, OSError) as exc:
+            raise UserError(f"cached dataset {path} is unreadable ({exc}); rebuild it with "
+                            f"`embodied-r1 data {task.name} --rebuild`") from exc
+    t0 = time.time()
+    ds = task.build_dataset(task_cfg, seed)
+    if not isinstance(ds, DatasetDict) or "train" not in ds:
+        raise UserError(f"task '{task.name}' built {type(ds).__name__}; build_dataset must return a DatasetDict with a 'train' split")
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    ds.save_to_disk(str(tmp / "data"))
+    card = {
+        "task": task.name, "seed": seed, "key": path.name, "built_seconds": round(time.time() - t0, 2),
+        "rows": {k: len(v) for k, v in ds.items()},
+        "columns": ds["train"].column_names,
+        "settings": dataclasses.asdict(task_cfg) if dataclasses.is_dataclass(task_cfg) else task_cfg,
+    }
+    extra = getattr(task, "dataset_card", None)
+    if callable(extra):
+        card.update(extra(task_cfg, ds))
+    (tmp / "card.json").write_text(json.dumps(card, indent=2, default=str))
+    shutil.rmtree(path, ignore_errors=True)
+    tmp.rename(path)  # the cache entry appears whole or not at all
+    return load_from_disk(str(path / "data")), path

@@ -1,0 +1,107 @@
+"""``embodied-r1 eval``: answer a task's eval split with a model, score it, compare with training-free baselines."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from embodied_r1.config import ModelConfig, TrainConfig
+from embodied_r1.counterfactual import counterfactual_answers
+from embodied_r1.data import load_or_build
+from embodied_r1.models.factory import make_model
+from embodied_r1.registry import make_task
+from embodied_r1.rollout import HFGenerator
+
+
+def load_generator(model_spec: str, model_cfg: ModelConfig | None = None, seed: int = 0, batch_size: int = 16):
+    """A :class:`HFGenerator` for a preset, hub id, model folder or run directory (on GPU if there is one)."""
+    import dataclasses
+
+    import torch
+
+    cfg = dataclasses.replace(model_cfg or ModelConfig(), name=model_spec, lora=False)
+    model, processor = make_model(cfg, seed=seed)
+    if torch.cuda.is_available():
+        model = model.to("cuda")
+    model.eval()
+    return HFGenerator(model, processor, batch_size=batch_size)
+
+
+def _rows(ds, limit: int | None, seed: int) -> list[dict]:
+    if limit and len(ds) > limit:
+        ds = ds.shuffle(seed=seed).select(range(limit))
+    return [ds[i] for i in range(len(ds))]
+
+
+def evaluate(cfg: TrainConfig, model_spec: str, out_dir: Path, log=print, progress: bool = True) -> dict:
+    """Evaluate ``model_spec`` on ``cfg.task``'s eval split and write ``eval.json`` and plots to ``out_dir``.
+
+    Returns:
+        ``{"model": metrics, "baselines": {name: metrics}, "n": rows, ...}``.
+    """
+    from tqdm.auto import tqdm
+
+    task = make_task(cfg.task)
+    data, _ = load_or_build(task, cfg.task_config, cfg.seed)
+    split = cfg.eval.split if cfg.eval.split in data else ("test" if "test" in data else "train")
+    rows = _rows(data[split], cfg.eval.max_samples, cfg.seed)
+    gen = load_generator(model_spec, cfg.model, cfg.seed, cfg.eval.batch_size)
+    prompts = [r["prompt"] for r in rows]
+    images = [r.get("images") or [] for r in rows]
+    completions: list[str] = []
+    bs = cfg.eval.batch_size
+    for start in tqdm(range(0, len(rows), bs), desc=f"eval {cfg.task}", disable=not progress, unit="batch"):
+        completions += gen.generate(prompts[start:start + bs], images[start:start + bs],
+                                    max_new_tokens=cfg.eval.max_new_tokens, temperature=0.0)
+    cf = None
+    specs = task.eval_counterfactuals(cfg.task_config) if cfg.eval.counterfactual else []
+    if specs:
+        log(f"counterfactual answers: {', '.join(s.name for s in specs)}")
+        groups = [r.get(task.group_column, i) if task.group_column else i for i, r in enumerate(rows)]
+        cf = counterfactual_answers(gen, prompts, images, [r.get("image_modalities") or [] for r in rows], groups,
+                                    specs, cfg.eval.max_new_tokens, seed=cfg.seed)
+    result = {
+        "task": cfg.task, "model": model_spec, "split": split, "n": len(rows),
+        "metrics": task.metrics(completions, rows, counterfactual=cf),
+        "baselines": {name: task.metrics(c, rows) for name, c in task.baselines(rows, cfg.seed).items()},
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "eval.json").write_text(json.dumps(result, indent=2, default=_finite))
+    with (out_dir / "predictions.jsonl").open("w") as f:
+        for r, c in zip(rows, completions):
+            f.write(json.dumps({k: v for k, v in r.items() if k not in ("images", "prompt")} | {"completion": c},
+                               default=str) + "\n")
+    result["artifacts"] = [str(p) for p in task.write_report(result, rows, completions, out_dir)]
+    return result
+
+
+def _finite(x):
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return str(x)
+
+
+def metrics_table(result: dict) -> "rich.table.Table":  # noqa: F821
+    """A rich table: one row per metric, one column for the model and each baseline."""
+    from rich.table import Table
+
+    cols = {"model": result["metrics"], **result.get("baselines", {})}
+    keys = list(result["metrics"])
+    for m in result.get("baselines", {}).values():
+        keys += [k for k in m if k not in keys]
+    table = Table(title=f"{result['task']} · {result['split']} · n={result['n']}")
+    table.add_column("metric")
+    for name in cols:
+        table.add_column(name, justify="right")
+    for k in keys:
+        table.add_row(k, *[_fmt(c.get(k)) for c in cols.values()])
+    return table
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return "nan" if not math.isfinite(v) else f"{v:.3f}"
+    return str(v)
