@@ -30,11 +30,12 @@ DIRECTIONS = ("forward", "backward", "left", "right", "up", "down")
 
 _DIRECTION_RE = re.compile(r"\b(" + "|".join(sorted(_DIRECTION_WORDS, key=len, reverse=True)) + r")\b")
 _SLIGHT_RE = re.compile(r"\bslight(?:ly)?\b")
-# A plain decimal number: sign (only when not glued to a word, so "level-2" reads 2), digits with optional fraction (or a leading-dot fraction), optional exponent.
-_NUMBER_RE = re.compile(r"(?:(?<![\w.])[-+])?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
+# A plain decimal number: a sign (only when not glued to a word, so "level-2" reads 2), digits with an
+# optional fraction (or a leading-dot fraction), an optional exponent.
+_NUMBER = r"(?:(?<![\w.])[-+])?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+_NUMBER_RE = re.compile(_NUMBER)
 # Inside a vector, also catch written non-finite values so that they are rejected rather than skipped.
-_VECTOR_TOKEN_RE = re.compile(r"(?:(?<![\w.])[-+])?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?\b(?:nan|inf(?:inity)?)\b",
-                              re.IGNORECASE)
+_VECTOR_TOKEN_RE = re.compile(_NUMBER + r"|[-+]?\b(?:nan|inf(?:inity)?)\b", re.IGNORECASE)
 _MAX_INT_DIGITS = 18
 
 
@@ -55,7 +56,8 @@ def completion_text(c: Any) -> str:
     '<answer>1</answer>'
     >>> completion_text([{"role": "assistant", "content": "hi"}])
     'hi'
-    >>> completion_text([{"role": "assistant", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}])
+    >>> parts = [{"type": "text", "text": "a"}, {"type": "image"}, {"type": "text", "text": "b"}]
+    >>> completion_text([{"role": "assistant", "content": parts}])
     'ab'
     >>> completion_text(None)
     ''

@@ -161,9 +161,10 @@ answerish = st.one_of(tag_text, st.text(), tag_text.map(lambda s: f"<answer>{s}<
 def test_well_formed_labels_any_text(rows):
     comps = [c for c, _, _ in rows]
     cols = {k: [r[k] for _, r, _ in rows] for k in COLUMNS}
-    cols["counterfactual_completions"] = {v: [cf[i] for _, _, cf in rows] for i, v in enumerate(["remove", "swap", "noise"])}
+    cols["counterfactual_completions"] = {v: [cf[i] for _, _, cf in rows]
+                                          for i, v in enumerate(["remove", "swap", "noise"])}
     check(comps, cols)
     # a touch/robot reward scores exactly the rows of its own kind
     ordinal = rewards.ordinal_accuracy_reward(None, comps, **cols)
     for v, (_, r, _) in zip(ordinal, rows):
-        assert (v is None) == (r["question_type"] not in ("level", "compare", "superlative", "conflict", "cross_sensor"))
+        assert (v is None) == (r["question_type"] not in rewards.columns.TOUCH_TYPES)

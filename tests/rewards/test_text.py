@@ -22,7 +22,8 @@ def test_doctests(name):
 @pytest.mark.parametrize("c, expected", [
     ("plain", "plain"),
     ([{"role": "assistant", "content": "msg"}], "msg"),
-    ([{"role": "assistant", "content": [{"type": "text", "text": "a"}, {"type": "image"}, {"type": "text", "text": "b"}]}], "ab"),
+    ([{"role": "assistant", "content": [{"type": "text", "text": "a"}, {"type": "image"},
+                                        {"type": "text", "text": "b"}]}], "ab"),
     ({"role": "assistant", "content": "one"}, "one"),
     (None, ""),
     (12, "12"),
