@@ -56,12 +56,15 @@ class HFGenerator:
         model: A causal VLM (possibly wrapped by peft).
         processor: Its processor (tokenizer padding side left).
         batch_size: Prompts per ``generate`` call.
+        generate_kwargs: Extra ``model.generate`` arguments (e.g. ``min_new_tokens`` for fixed-length
+            throughput measurements).
     """
 
-    def __init__(self, model, processor, batch_size: int = 16):
+    def __init__(self, model, processor, batch_size: int = 16, generate_kwargs: dict | None = None):
         self.model = model
         self.processor = processor
         self.batch_size = batch_size
+        self.generate_kwargs = dict(generate_kwargs or {})
 
     def generate(self, prompts, images, *, max_new_tokens: int, temperature: float = 0.0) -> list[str]:
         import torch
@@ -76,7 +79,7 @@ class HFGenerator:
             device = next(self.model.parameters()).device
             batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
             kwargs = dict(max_new_tokens=max_new_tokens, do_sample=temperature > 0,
-                          pad_token_id=self.processor.tokenizer.pad_token_id)
+                          pad_token_id=self.processor.tokenizer.pad_token_id, **self.generate_kwargs)
             if temperature > 0:
                 kwargs["temperature"] = temperature
             was_training = self.model.training
