@@ -56,3 +56,17 @@ def test_entry_point_group_registers_builtin_tasks():
     assert eps, "the package declares its built-in tasks through the entry-point group"
     for name in eps:
         assert issubclass(REGISTRY.get_class(name), Task)
+
+
+def test_separately_installed_package_adds_a_task(tmp_path, monkeypatch):
+    """A package that declares the entry point (here: a minimal installed distribution) is found by name."""
+    (tmp_path / "my_embodied_task.py").write_text(
+        "from tests.fixtures.toy_task import ToyTask\n\nclass MyTask(ToyTask):\n    name = 'mine'\n")
+    dist = tmp_path / "my_embodied_task-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: my-embodied-task\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[embodied_r1.tasks]\nmine = my_embodied_task:MyTask\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reg = Registry()
+    assert "mine" in reg.names()
+    assert reg.make("mine").name == "mine"
