@@ -82,12 +82,17 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> RunDir:
         UserError: Bad config, data or output directory.
         Preempted: A preemption signal stopped training after a checkpoint.
     """
+    from accelerate import PartialState
+
+    state = PartialState()  # one process, or one of several under `accelerate launch`
     task = make_task(cfg.task)
     run = RunDir(cfg.output_dir or default_output(cfg.task))
     cfg.output_dir = str(run.path)
-    run.prepare(cfg, resume)
+    run.prepare(cfg, resume, write=state.is_main_process)
+    state.wait_for_everyone()
     log(f"run directory: {run.path}")
-    data, data_path = load_or_build(task, cfg.task_config, cfg.seed)
+    with state.main_process_first():  # the main process builds the cache, the others then read it
+        data, data_path = load_or_build(task, cfg.task_config, cfg.seed)
     log(f"dataset: {data_path} ({', '.join(f'{k}={len(v)}' for k, v in data.items())})")
     train_ds = data["train"]
     if cfg.max_train_samples:
@@ -105,9 +110,13 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> RunDir:
             continue
         model = _run_stage(stage, cfg, task, model, processor, train_ds, run, peft_config, resume, log)
         model = _unwrap(model, cfg.model.lora)
-        _save_final(model, processor, final, cfg.model.name)
-        run.mark_done(stage)
+        if state.is_main_process:
+            _save_final(model, processor, final, cfg.model.name)
+            run.mark_done(stage)
+        state.wait_for_everyone()
         log(f"stage {stage}: done, model saved to {final}")
+    if not state.is_main_process:
+        return run
     write_samples(run)
     plots = plot_run(run.read_metrics(), run.path / "plots")
     for p in plots:

@@ -53,8 +53,13 @@ class RunDir:
         tmp.write_text(json.dumps(info, indent=2))
         tmp.replace(self.path / "run.json")  # atomic: a crash never leaves half a run.json
 
-    def prepare(self, cfg: TrainConfig, resume: bool) -> None:
+    def prepare(self, cfg: TrainConfig, resume: bool, write: bool = True) -> None:
         """Create the folder for a new run, or check that ``--resume`` continues the same task.
+
+        Args:
+            cfg: The resolved config.
+            resume: Continue an existing run.
+            write: Create files (only the main process of a distributed run does; all of them check).
 
         Raises:
             UserError: The folder holds another run and ``resume`` is off, or resume has nothing to continue.
@@ -69,6 +74,8 @@ class RunDir:
             raise UserError(f"--resume: {self.path} holds no run to continue (no run.json); drop --resume to start one")
         if resume and info.get("task") != cfg.task:
             raise UserError(f"--resume: {self.path} holds a run of task '{info.get('task')}', not '{cfg.task}'")
+        if not write:
+            return
         self.path.mkdir(parents=True, exist_ok=True)
         if not info:
             self.write_info(task=cfg.task, stages=list(cfg.stages), done=[], created=time.strftime("%Y-%m-%d %H:%M:%S"))
