@@ -23,7 +23,7 @@ from scipy.ndimage import gaussian_filter
 from envs.tactile.contact import Contact, compression_split
 from envs.tactile.geometry import object_height, pixel_axes
 from envs.tactile.markers import displace_markers, marker_coverage, marker_rest_positions
-from envs.tactile.sensors import SensorProfile, sensor_background
+from envs.tactile.sensors import SENSORS, SensorProfile, sensor_background
 
 GEL_SMOOTH_ITERS = 3
 BACKGROUND_GAIN_JITTER = 0.03  # per-sample LED brightness variation (relative std)
@@ -91,13 +91,22 @@ def _phong_delta(grad_x: np.ndarray, grad_y: np.ndarray, sensor: SensorProfile) 
     return (shade - flat) @ colors
 
 
-def render_tactile(contact: Contact, sensor: SensorProfile, rng: np.random.Generator,
+def resolve_sensor(sensor: SensorProfile | str) -> SensorProfile:
+    """A profile, or its name in ``SENSORS`` (unknown names raise and list the known ones)."""
+    if isinstance(sensor, SensorProfile):
+        return sensor
+    if sensor not in SENSORS:
+        raise KeyError(f"unknown sensor {sensor!r}; known: {sorted(SENSORS)}")
+    return SENSORS[sensor]
+
+
+def render_tactile(contact: Contact, sensor: SensorProfile | str, rng: np.random.Generator,
                    image_size: tuple[int, int] | None = None) -> TactileRender:
     """Render one contact through one sensor.
 
     Args:
         contact: The press (object, pose, force, shear).
-        sensor: Sensor profile, e.g. ``SENSORS["digit"]``.
+        sensor: Sensor profile, e.g. ``SENSORS["digit"]``, or its name.
         rng: Random generator for the per-sample LED brightness jitter and pixel noise.
         image_size: ``(H, W)`` override; the field of view in mm is kept.
 
@@ -112,6 +121,7 @@ def render_tactile(contact: Contact, sensor: SensorProfile, rng: np.random.Gener
         >>> tac.image.shape, tac.image.dtype.name, tac.depth_mm > tac.gel_depth_mm > 0
         ((80, 60, 3), 'uint8', True)
     """
+    sensor = resolve_sensor(sensor)
     (h, w), mmpp = sensor.pitch_for(image_size)
     x, y = pixel_axes((h, w), mmpp)
     mat = contact.material
@@ -153,14 +163,14 @@ def render_tactile(contact: Contact, sensor: SensorProfile, rng: np.random.Gener
     )
 
 
-def render_press_sequence(contact: Contact, sensor: SensorProfile, rng: np.random.Generator, n_frames: int = 1,
+def render_press_sequence(contact: Contact, sensor: SensorProfile | str, rng: np.random.Generator, n_frames: int = 1,
                           image_size: tuple[int, int] | None = None,
                           return_renders: bool = False) -> list:
     """Render a press as the force rises linearly to ``contact.force`` (shear grows with it).
 
     Args:
         contact: The final press.
-        sensor: Sensor profile.
+        sensor: Sensor profile or its name.
         rng: Random generator (noise of every frame).
         n_frames: Number of frames; frame i has force ``F * (i + 1) / n_frames`` (default 1: just the press).
         image_size: ``(H, W)`` override.

@@ -98,6 +98,11 @@ def test_material_validation():
 @pytest.mark.parametrize("sensor", SENSOR_NAMES)
 @pytest.mark.parametrize("num_levels", [3, 5])
 def test_harder_material_gives_shallower_narrower_imprint(sensor, num_levels):
+    """Same shape, same force: the imprint (returned compression map) is shallower and narrower when harder.
+
+    The gel's own map (what the camera sees) must show the REFERENCES cue too: a softer object spreads a wider
+    gel imprint with weaker slopes relative to its depth.
+    """
     for seed in (0, 1):
         base = {"roughness": 0, "bumpiness": 0}
         tacs = [controlled_render(seed, sensor, {**base, "hardness": h}, num_levels=num_levels)
@@ -174,6 +179,9 @@ def test_press_sequence_depth_increases():
 
 def test_sensor_profiles_shape_and_override():
     assert tuple(SENSORS) == SENSOR_NAMES
+    with pytest.raises(KeyError, match="known"):
+        render_tactile(sample_contact(np.random.default_rng(0), sample_material(np.random.default_rng(0))),
+                       "gelsight_max", np.random.default_rng(0))
     rng = np.random.default_rng(6)
     contact = sample_contact(rng, sample_material(rng))
     for name, sensor in SENSORS.items():
@@ -182,6 +190,8 @@ def test_sensor_profiles_shape_and_override():
         assert tac.image.shape == (*sensor.image_size, 3) and tac.image.dtype == np.uint8
         assert max(sensor.image_size) <= 96
         assert (tac.markers is not None) == (name == "marker_gel")
+        by_name = render_tactile(contact, name, np.random.default_rng(1)).image
+        assert np.array_equal(by_name, render_tactile(contact, sensor, np.random.default_rng(1)).image)
         big = render_tactile(contact, sensor, rng, image_size=(120, 100))
         assert big.image.shape == (120, 100, 3) and big.deformation.shape == (120, 100)
         # Same physical contact: the imprint depth does not depend on the pixel grid.
