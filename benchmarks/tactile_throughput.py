@@ -59,5 +59,6 @@ if __name__ == "__main__":
         dt = time.perf_counter() - t0
         total_n, total_t = total_n + args.samples, total_t + dt
         h, w = sensor.pitch_for(args.image_size)[0]
-        print(f"{name:14s} {h:4d}x{w:<4d} {args.samples / dt:8.1f} samples/s  ({1000 * dt / args.samples:.2f} ms/sample)")
+        ms = 1000 * dt / args.samples
+        print(f"{name:14s} {h:4d}x{w:<4d} {args.samples / dt:8.1f} samples/s  ({ms:.2f} ms/sample)")
     print(f"{'overall':14s} {'':9s} {total_n / total_t:8.1f} samples/s")
