@@ -1,0 +1,206 @@
+"""Settings of the touch task: the simulated data, its splits and question mix, real data, and reward weights.
+
+Everything here is plain data validated in ``__post_init__`` (no I/O). It nests under ``touch:`` in a run's
+YAML, e.g.::
+
+    touch:
+      num_levels: 3
+      train_contacts: 300
+      question_mix: {level: 0.3, compare: 0.2, superlative: 0.15, conflict: 0.15, cross_sensor: 0.2}
+      rewards: {ordinal_accuracy_reward: 1.0, cross_sensor_consistency_reward: 0.5,
+                touch_format_reward: 0.2, tactile_grounded_reward: 0.5}
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from embodied_r1.errors import UserError
+
+PROPERTIES = ("hardness", "roughness", "bumpiness")
+QUESTION_TYPES = ("level", "compare", "superlative", "conflict", "cross_sensor")
+SIM_SENSORS = ("gelsight_mini", "digit", "gelsight_r15", "marker_gel")
+REWARD_NAMES = ("ordinal_accuracy_reward", "cross_sensor_consistency_reward", "touch_format_reward",
+                "tactile_grounded_reward")
+#: Counterfactual variant name -> the core's mode (Touch-R1: tactile removed, shuffled, noise-masked).
+COUNTERFACTUAL_MODES = {"removed": "remove", "shuffled": "swap", "noise": "noise"}
+REAL_FORMATS = ("octopi", "ssvtp")
+REAL_MODES = ("replace", "add")
+
+
+def _default_rewards() -> dict:
+    return {"ordinal_accuracy_reward": 1.0, "cross_sensor_consistency_reward": 0.5,
+            "touch_format_reward": 0.2, "tactile_grounded_reward": 0.5}
+
+
+def _default_mix() -> dict:
+    return {"level": 0.3, "compare": 0.2, "superlative": 0.15, "conflict": 0.15, "cross_sensor": 0.2}
+
+
+@dataclass
+class TouchConfig:
+    """Touch-R1-style tactile reasoning data and rewards.
+
+    Args:
+        num_levels: K, ordinal levels per property (3..5; Octopi uses 3).
+        properties: Properties asked about, from hardness, roughness, bumpiness.
+        num_materials: Objects in the simulated catalogue; each has fixed physical parameters and is pressed
+            many times (different pose, force, shear) like a real object.
+        heldout_material_fraction: Fraction of the catalogue kept out of ``train`` for the ``test`` split.
+        train_contacts: Question instances ("contacts") in ``train``; each is rendered through
+            ``sensors_per_contact`` sensors, one row per sensor, all sharing its ``contact_id``.
+        test_contacts: Question instances on held-out materials in ``test``.
+        sensors_per_contact: Train sensors each contact is rendered through (>= 2 for cross-sensor groups).
+        train_sensors: Sensor profiles seen in training.
+        heldout_sensor: Sensor profile never seen in training; every test contact is also rendered through it
+            (rows tagged ``split_tag == "heldout_sensor"``, and the split ``test_heldout_sensor``); None: none.
+        question_mix: Question type -> sampling weight (``level``, ``compare``, ``superlative``, ``conflict``,
+            ``cross_sensor``); weights need not sum to 1, zero drops a type. Types not given keep their
+            default weight (so ``touch.question_mix.conflict=0`` changes just that one).
+        visual_context_fraction: Fraction of ``level`` rows that also show an agreeing camera image, so that
+            the mere presence of a camera image does not reveal a conflict question.
+        press_frames: Tactile frames per reading (rising force); 1 shows just the final press.
+        image_size: Longest side of the tactile images in pixels (aspect ratio kept per sensor); None keeps
+            each sensor's native size (60x80 .. 80x80).
+        visual_size: Side of the camera images in pixels.
+        rewards: Reward name -> GRPO weight; a weight of 0 drops that reward. Rewards not given keep their
+            default weight (so ``touch.rewards.touch_format_reward=0`` changes just that one).
+        counterfactuals: Variants of the tactile-grounded reward and of eval, from ``removed`` (image dropped),
+            ``shuffled`` (another contact's image) and ``noise`` (noise with the image's mean and std).
+        grounded_margin, grounded_mode: Parameters of ``tactile_grounded_reward`` (binary or graded).
+        format_max_chars: Longest completion that passes the format reward's length check.
+        real_data: Folder of a real dataset (Octopi/PhysiCLeAR or TVL SSVTP layout), or None.
+        real_data_format: ``octopi`` or ``ssvtp``.
+        real_data_mode: ``replace`` (only real rows) or ``add`` (real rows appended to the simulated ones).
+        real_frames: Frames taken from each real Octopi sample folder (evenly spaced).
+        real_heldout_fraction: For SSVTP (which ships no splits): fraction of samples hashed into ``test``.
+    """
+
+    num_levels: int = 3
+    properties: list = field(default_factory=lambda: list(PROPERTIES))
+    num_materials: int = 60
+    heldout_material_fraction: float = 0.2
+    train_contacts: int = 300
+    test_contacts: int = 50
+    sensors_per_contact: int = 2
+    train_sensors: list = field(default_factory=lambda: ["gelsight_mini", "digit", "gelsight_r15"])
+    heldout_sensor: str | None = "marker_gel"
+    question_mix: dict = field(default_factory=_default_mix)
+    visual_context_fraction: float = 0.25
+    press_frames: int = 1
+    image_size: int | None = None
+    visual_size: int = 64
+    rewards: dict = field(default_factory=_default_rewards)
+    counterfactuals: list = field(default_factory=lambda: ["removed", "shuffled", "noise"])
+    grounded_margin: float = 0.0
+    grounded_mode: str = "binary"
+    format_max_chars: int = 1500
+    real_data: str | None = None
+    real_data_format: str = "octopi"
+    real_data_mode: str = "replace"
+    real_frames: int = 1
+    real_heldout_fraction: float = 0.2
+
+    def __post_init__(self):
+        _int_range("num_levels", self.num_levels, 3, 5)
+        self.properties = list(self.properties)
+        _subset("properties", self.properties, PROPERTIES)
+        _int_range("num_materials", self.num_materials, 4, 100000)
+        _open_fraction("heldout_material_fraction", self.heldout_material_fraction)
+        _int_range("train_contacts", self.train_contacts, 0, 10**7)
+        _int_range("test_contacts", self.test_contacts, 0, 10**7)
+        self.train_sensors = list(self.train_sensors)
+        _subset("train_sensors", self.train_sensors, SIM_SENSORS)
+        if self.heldout_sensor is not None and self.heldout_sensor not in SIM_SENSORS:
+            raise UserError(f"touch.heldout_sensor '{self.heldout_sensor}' is not one of {', '.join(SIM_SENSORS)}")
+        if self.heldout_sensor in self.train_sensors:
+            raise UserError(f"touch.heldout_sensor '{self.heldout_sensor}' is also in touch.train_sensors; "
+                            f"a held-out sensor must not be trained on")
+        _int_range("sensors_per_contact", self.sensors_per_contact, 1, len(self.train_sensors))
+        self._check_mix()
+        _fraction("visual_context_fraction", self.visual_context_fraction)
+        _int_range("press_frames", self.press_frames, 1, 8)
+        if self.image_size is not None:
+            _int_range("image_size", self.image_size, 16, 1024)
+        _int_range("visual_size", self.visual_size, 16, 1024)
+        self._check_rewards()
+        self.counterfactuals = list(self.counterfactuals)
+        _subset("counterfactuals", self.counterfactuals, tuple(COUNTERFACTUAL_MODES), allow_empty=True)
+        if not math.isfinite(float(self.grounded_margin)):
+            raise UserError(f"touch.grounded_margin must be finite, got {self.grounded_margin}")
+        if self.grounded_mode not in ("binary", "graded"):
+            raise UserError(f"touch.grounded_mode '{self.grounded_mode}' is not one of binary, graded")
+        _int_range("format_max_chars", self.format_max_chars, 1, 10**6)
+        self._check_real()
+
+    def _check_mix(self) -> None:
+        if not isinstance(self.question_mix, dict):
+            raise UserError("touch.question_mix must be a mapping of question type -> weight")
+        self.question_mix = {**_default_mix(), **self.question_mix}
+        for name, w in self.question_mix.items():
+            if name not in QUESTION_TYPES:
+                raise UserError(f"touch.question_mix has unknown question type '{name}'; known: "
+                                f"{', '.join(QUESTION_TYPES)}")
+            if not _is_number(w) or w < 0:
+                raise UserError(f"touch.question_mix.{name} must be a number >= 0, got {w!r}")
+        if sum(float(w) for w in self.question_mix.values()) <= 0:
+            raise UserError("touch.question_mix weights are all zero; give at least one question type a weight")
+
+    def _check_rewards(self) -> None:
+        if not isinstance(self.rewards, dict):
+            raise UserError("touch.rewards must be a mapping of reward name -> weight")
+        self.rewards = {**_default_rewards(), **self.rewards}
+        for name, w in self.rewards.items():
+            if name not in REWARD_NAMES:
+                raise UserError(f"touch.rewards has unknown reward '{name}'; known: {', '.join(REWARD_NAMES)}")
+            if not _is_number(w) or not math.isfinite(float(w)):
+                raise UserError(f"touch.rewards.{name} must be a finite number, got {w!r}")
+        if not any(float(w) != 0 for w in self.rewards.values()):
+            raise UserError("touch.rewards gives every reward weight 0; GRPO needs at least one reward")
+
+    def _check_real(self) -> None:
+        if self.real_data is not None and not isinstance(self.real_data, str):
+            raise UserError(f"touch.real_data must be a folder path or null, got {self.real_data!r}")
+        if self.real_data_format not in REAL_FORMATS:
+            raise UserError(f"touch.real_data_format '{self.real_data_format}' is not one of {', '.join(REAL_FORMATS)}")
+        if self.real_data_mode not in REAL_MODES:
+            raise UserError(f"touch.real_data_mode '{self.real_data_mode}' is not one of {', '.join(REAL_MODES)}")
+        _int_range("real_frames", self.real_frames, 1, 16)
+        _open_fraction("real_heldout_fraction", self.real_heldout_fraction)
+
+    @property
+    def mix(self) -> dict[str, float]:
+        """Normalised question-type weights, types with weight 0 left out, in ``QUESTION_TYPES`` order."""
+        total = sum(float(w) for w in self.question_mix.values())
+        return {q: float(self.question_mix[q]) / total for q in QUESTION_TYPES if float(self.question_mix.get(q, 0)) > 0}
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _int_range(name: str, v: Any, lo: int, hi: int) -> None:
+    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+        raise UserError(f"touch.{name} must be an integer in {lo}..{hi}, got {v!r}")
+
+
+def _fraction(name: str, v: Any) -> None:
+    if not _is_number(v) or not 0.0 <= v <= 1.0:
+        raise UserError(f"touch.{name} must be a number in [0, 1], got {v!r}")
+
+
+def _open_fraction(name: str, v: Any) -> None:
+    if not _is_number(v) or not 0.0 < v < 1.0:
+        raise UserError(f"touch.{name} must be a number strictly between 0 and 1, got {v!r}")
+
+
+def _subset(name: str, values: list, known: tuple, allow_empty: bool = False) -> None:
+    if not values and not allow_empty:
+        raise UserError(f"touch.{name} must not be empty; choose from {', '.join(known)}")
+    bad = [v for v in values if v not in known]
+    if bad:
+        raise UserError(f"touch.{name} has unknown entries {bad}; known: {', '.join(known)}")
+    if len(set(values)) != len(values):
+        raise UserError(f"touch.{name} lists an entry twice: {values}")

@@ -1,0 +1,92 @@
+"""``TouchTask``: the Touch-R1 tactile reasoning task plugin (data, rewards, parser, bench, report)."""
+
+from __future__ import annotations
+
+from embodied_r1.task import CounterfactualSpec, RewardSpec, Task
+from tasks.touch.config import COUNTERFACTUAL_MODES, TouchConfig
+
+
+class TouchTask(Task):
+    """Ordinal tactile reasoning (hardness, roughness, bumpiness) on simulated optical tactile sensors.
+
+    Rows and answers follow docs/CONTRACTS.md ("Touch task"); rows of one ``contact_id`` are one press seen
+    through several sensors, batched together by the core's group sampler. Heavy modules (``datasets``, the
+    simulator, matplotlib) are imported inside the methods, so registering the task imports nothing heavy.
+    """
+
+    name = "touch"
+    description = "Touch-R1 tactile reasoning: ordinal hardness/roughness/bumpiness from optical tactile images"
+    config_cls = TouchConfig
+    group_column = "contact_id"
+
+    def build_dataset(self, cfg: TouchConfig, seed: int):
+        """``DatasetDict`` with ``train``, ``test`` and ``test_heldout_sensor`` (see :mod:`tasks.touch.data`)."""
+        from tasks.touch.data import build_touch_dataset
+
+        return build_touch_dataset(cfg, seed)
+
+    def dataset_card(self, cfg: TouchConfig, ds) -> dict:
+        """Generation parameters and per-split counts by question type and sensor (merged into card.json)."""
+        from tasks.touch.data import dataset_card
+
+        return dataset_card(cfg, ds)
+
+    def counterfactual_specs(self, cfg: TouchConfig) -> list[CounterfactualSpec]:
+        """The tactile counterfactual variants named in ``cfg.counterfactuals``."""
+        return [CounterfactualSpec(name, "tactile", COUNTERFACTUAL_MODES[name]) for name in cfg.counterfactuals]
+
+    def reward_specs(self, cfg: TouchConfig) -> list[RewardSpec]:
+        """The four Touch-R1 rewards with their weights from ``cfg.rewards`` (weight 0: left out)."""
+        from rewards import (make_cross_sensor_consistency_reward, make_tactile_grounded_reward,
+                             make_touch_format_reward, ordinal_accuracy_reward)
+
+        w = cfg.rewards
+        specs = [
+            RewardSpec(ordinal_accuracy_reward, w["ordinal_accuracy_reward"]),
+            RewardSpec(make_cross_sensor_consistency_reward(), w["cross_sensor_consistency_reward"]),
+            RewardSpec(make_touch_format_reward(cfg.format_max_chars), w["touch_format_reward"]),
+        ]
+        cfs = self.counterfactual_specs(cfg)
+        if cfs:  # without variants the grounded reward would be None for every row
+            specs.append(RewardSpec(make_tactile_grounded_reward(cfg.grounded_margin, cfg.grounded_mode),
+                                    w["tactile_grounded_reward"], counterfactuals=cfs))
+        return [s for s in specs if float(s.weight) != 0.0]
+
+    def eval_counterfactuals(self, cfg: TouchConfig) -> list[CounterfactualSpec]:
+        """Counterfactual variants of ``embodied-r1 eval``: all of ``cfg.counterfactuals``, whatever the weights."""
+        return self.counterfactual_specs(cfg)
+
+    def parse(self, text):
+        """``{"text", "level", "choice"}`` of the last ``<answer>``, or None without one; never raises."""
+        from tasks.touch.metrics import parse_answer
+
+        try:
+            return parse_answer(text)
+        except Exception:  # noqa: BLE001 - the API promises no exceptions
+            return None
+
+    def sft_target(self, row: dict) -> str:
+        """Gold Touch-R1-tagged completion of a row (templated evidence, then the answer)."""
+        from tasks.touch.questions import gold_completion
+
+        return gold_completion(row)
+
+    def metrics(self, completions, rows, counterfactual=None) -> dict:
+        """TouchSim bench metrics (see :mod:`tasks.touch.metrics`)."""
+        from tasks.touch.metrics import touch_metrics
+
+        return touch_metrics(completions, rows, counterfactual)
+
+    def baselines(self, rows, seed: int = 0) -> dict[str, list[str]]:
+        """``random`` (uniform valid answer) and ``majority`` (most frequent level of all level questions, and
+        most frequent letter per choice type, from the evaluated rows' own labels; see
+        :func:`tasks.touch.metrics.majority_answers`)."""
+        from tasks.touch.metrics import majority_answers, random_answers
+
+        return {"random": random_answers(rows, seed), "majority": majority_answers(rows)}
+
+    def write_report(self, result, rows, completions, out_dir) -> list:
+        """Confusion matrices per property and accuracy per sensor / question type (PNGs in ``out_dir``)."""
+        from tasks.touch.report import write_touch_report
+
+        return write_touch_report(result, rows, completions, out_dir)

@@ -1,0 +1,109 @@
+"""TouchConfig validation and the shipped touch configs, loaded as the CLI loads them."""
+
+from pathlib import Path
+
+import pytest
+
+from embodied_r1.config import load_config
+from embodied_r1.errors import UserError
+from embodied_r1.registry import REGISTRY
+from tasks.touch import TouchConfig, TouchTask
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cfg_cls(name):
+    return REGISTRY.get_class(name).config_cls
+
+
+def test_registered_through_the_entry_point():
+    assert "touch" in REGISTRY.names()
+    assert REGISTRY.get_class("touch") is TouchTask
+    assert TouchTask.group_column == "contact_id" and TouchTask.config_cls is TouchConfig
+
+
+def test_importing_the_task_is_light():
+    import subprocess
+    import sys
+
+    code = ("import sys, tasks.touch; heavy = [m for m in ('datasets', 'matplotlib', 'envs.tactile', 'torch', "
+            "'transformers') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_defaults():
+    c = TouchConfig()
+    assert c.num_levels == 3 and c.press_frames == 1 and c.heldout_sensor == "marker_gel"
+    assert c.train_sensors == ["gelsight_mini", "digit", "gelsight_r15"]
+    assert c.rewards == {"ordinal_accuracy_reward": 1.0, "cross_sensor_consistency_reward": 0.5,
+                         "touch_format_reward": 0.2, "tactile_grounded_reward": 0.5}
+    assert sum(c.mix.values()) == pytest.approx(1.0)
+
+
+def test_partial_dicts_keep_the_other_defaults():
+    c = TouchConfig(rewards={"touch_format_reward": 0}, question_mix={"conflict": 0})
+    assert c.rewards["ordinal_accuracy_reward"] == 1.0 and c.rewards["touch_format_reward"] == 0
+    assert "conflict" not in c.mix and "level" in c.mix
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"num_levels": 2}, "num_levels must be an integer in 3..5"),
+    ({"num_levels": 6}, "num_levels"),
+    ({"properties": ["hardness", "softness"]}, "unknown entries ['softness']"),
+    ({"train_sensors": ["digit", "marker_gel"]}, "also in touch.train_sensors"),
+    ({"heldout_sensor": "tac3d"}, "heldout_sensor 'tac3d'"),
+    ({"sensors_per_contact": 4}, "sensors_per_contact"),
+    ({"question_mix": {"riddle": 1}}, "unknown question type 'riddle'"),
+    ({"question_mix": {q: 0 for q in ("level", "compare", "superlative", "conflict", "cross_sensor")}}, "all zero"),
+    ({"rewards": {"accuracy": 1}}, "unknown reward 'accuracy'"),
+    ({"rewards": {k: 0 for k in ("ordinal_accuracy_reward", "cross_sensor_consistency_reward",
+                                 "touch_format_reward", "tactile_grounded_reward")}}, "every reward weight 0"),
+    ({"heldout_material_fraction": 1.0}, "strictly between 0 and 1"),
+    ({"counterfactuals": ["blurred"]}, "unknown entries ['blurred']"),
+    ({"real_data_format": "hct"}, "real_data_format 'hct'"),
+    ({"press_frames": 0}, "press_frames"),
+    ({"grounded_mode": "soft"}, "grounded_mode"),
+])
+def test_bad_values_are_user_errors(kwargs, message):
+    with pytest.raises(UserError, match=None) as exc:
+        TouchConfig(**kwargs)
+    assert message in str(exc.value) and "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize("name", ["touch.yaml", "touch_quickstart.yaml"])
+def test_shipped_configs_load(name):
+    cfg = load_config(str(ROOT / "configs" / name), [], cfg_cls)
+    assert cfg.task == "touch" and cfg.stages == ["sft", "grpo"]
+    assert isinstance(cfg.task_config, TouchConfig)
+    assert cfg.task_config.rewards == TouchConfig().rewards
+    specs = TouchTask().reward_specs(cfg.task_config)
+    assert len(specs) == 4
+
+
+def test_real_config_is_the_7b_recipe():
+    cfg = load_config(str(ROOT / "configs" / "touch.yaml"), [], cfg_cls)
+    assert cfg.model.name == "Qwen/Qwen2.5-VL-7B-Instruct" and cfg.model.lora and cfg.model.dtype == "bfloat16"
+    assert cfg.grpo["learning_rate"] == 1e-6 and cfg.grpo["num_generations"] == 8
+    assert cfg.grpo["max_completion_length"] == 512
+
+
+def test_trl_accepts_the_sections(tmp_path):
+    """The grpo/sft sections build real trl.GRPOConfig / trl.SFTConfig objects (as the trainer does)."""
+    from embodied_r1.trainer import make_grpo_args, make_sft_args
+
+    for name in ("touch.yaml", "touch_quickstart.yaml"):
+        cfg = load_config(str(ROOT / "configs" / name), [], cfg_cls)
+        grpo = {k: v for k, v in cfg.grpo.items() if k not in ("bf16",)}  # bf16 needs a GPU here
+        make_grpo_args(grpo, tmp_path / "g", 0, [1.0] * 4)
+        make_sft_args({k: v for k, v in cfg.sft.items() if k not in ("bf16",)}, tmp_path / "s", 0)
+
+
+def test_overrides_reach_the_task_section():
+    cfg = load_config(str(ROOT / "configs" / "touch_quickstart.yaml"),
+                      ["touch.num_levels=5", "touch.rewards.touch_format_reward=0"], cfg_cls)
+    assert cfg.task_config.num_levels == 5
+    assert cfg.task_config.rewards["touch_format_reward"] == 0
+    assert cfg.task_config.rewards["ordinal_accuracy_reward"] == 1.0
+    with pytest.raises(UserError, match="unknown config key 'touch.num_level'"):
+        load_config(None, ["task=touch", "touch.num_level=5"], cfg_cls)

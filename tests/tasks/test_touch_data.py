@@ -1,0 +1,164 @@
+"""Touch dataset: schema per docs/CONTRACTS.md, determinism, cross-sensor groups, splits, answers vs levels."""
+
+from collections import Counter, defaultdict
+
+import numpy as np
+import pytest
+
+from tasks.touch import TouchConfig, TouchTask
+from tasks.touch.data import dataset_card
+
+SMALL = dict(num_materials=16, train_contacts=24, test_contacts=10)
+
+
+@pytest.fixture(scope="module")
+def ds():
+    return TouchTask().build_dataset(TouchConfig(**SMALL), seed=3)
+
+
+def rows(d):
+    return [d[i] for i in range(len(d))]
+
+
+def test_splits_and_schema(ds):
+    assert set(ds) == {"train", "test", "test_heldout_sensor"}
+    for split, d in ds.items():
+        assert len(d) > 0, split
+        for r in rows(d):
+            msg = r["prompt"]
+            assert len(msg) == 1 and msg[0]["role"] == "user"
+            parts = msg[0]["content"]
+            n_img = sum(p["type"] == "image" for p in parts)
+            assert [p["type"] for p in parts] == ["image"] * n_img + ["text"]
+            assert n_img == len(r["images"]) == len(r["image_modalities"]) == len(r["image_sources"]) >= 1
+            assert set(r["image_modalities"]) <= {"tactile", "visual"} and "tactile" in r["image_modalities"]
+            assert r["question_type"] in ("level", "compare", "superlative", "conflict", "cross_sensor")
+            assert r["property"] in ("hardness", "roughness", "bumpiness")
+            assert r["num_levels"] == 3 and isinstance(r["contact_id"], str) and r["sensor"]
+            text = parts[-1]["text"]
+            assert "<perceive>" in text and "<answer>" in text
+            if r["question_type"] in ("level", "conflict", "cross_sensor"):
+                assert r["answer"] in ("0", "1", "2") and r["option_levels"] == []
+                assert "0 = " in text and "2 = " in text  # the scale is stated
+            else:
+                n = 2 if r["question_type"] == "compare" else 3
+                assert len(r["option_levels"]) == n and r["answer"] in "ABC"[:n]
+
+
+def test_answers_follow_the_levels(ds):
+    seen = Counter()
+    for r in rows(ds["train"]) + rows(ds["test"]):
+        q = r["question_type"]
+        seen[q] += 1
+        if q in ("compare", "superlative"):
+            lv = r["option_levels"]
+            assert lv.count(max(lv)) == 1, lv  # a unique top option
+            assert r["answer"] == "ABC"[lv.index(max(lv))]  # the letter of the option with more of the property
+            assert len(set(r["object_ids"])) == len(lv)  # different objects
+        if q == "conflict":
+            assert r["image_modalities"] == ["tactile", "visual"]
+            assert r["visual_level"] != int(r["answer"])  # the photo contradicts touch; the answer follows touch
+        if q == "cross_sensor":
+            assert r["image_modalities"] == ["tactile", "tactile"]
+            assert r["image_sources"][0] == r["sensor"] != r["image_sources"][1]
+        if q == "level" and "visual" in r["image_modalities"]:
+            assert r["visual_level"] == int(r["answer"])  # context photos agree
+    assert set(seen) == {"level", "compare", "superlative", "conflict", "cross_sensor"}, seen
+
+
+def test_contacts_are_seen_through_several_sensors(ds):
+    for split in ("train", "test"):
+        groups = defaultdict(list)
+        for r in rows(ds[split]):
+            groups[r["contact_id"]].append(r)
+        for cid, g in groups.items():
+            assert len({r["sensor"] for r in g}) == len(g) >= 2, cid
+            assert len({(r["question_type"], r["property"], r["answer"], tuple(r["option_levels"])) for r in g}) == 1
+            assert len({r["prompt"][0]["content"][-1]["text"].split(":")[-1] for r in g}) == 1  # same wording
+
+
+def test_heldout_sensor_and_materials(ds):
+    cfg = TouchConfig(**SMALL)
+    train, test = rows(ds["train"]), rows(ds["test"])
+    assert {r["sensor"] for r in train} <= set(cfg.train_sensors)
+    assert all(cfg.heldout_sensor not in r["image_sources"] for r in train)
+    assert {r["split_tag"] for r in train} == {"train"}
+    assert {r["split_tag"] for r in test} == {"heldout_material", "heldout_sensor"}
+    held = [r for r in test if r["split_tag"] == "heldout_sensor"]
+    assert {r["sensor"] for r in held} == {cfg.heldout_sensor}
+    assert len(held) == len(ds["test_heldout_sensor"]) == cfg.test_contacts
+    # the held-out sensor sees the very contacts the train sensors see in test
+    assert {r["contact_id"] for r in held} == {r["contact_id"] for r in test if r["split_tag"] == "heldout_material"}
+    train_objs = {o for r in train for o in r["object_ids"]}
+    test_objs = {o for r in test for o in r["object_ids"]}
+    assert train_objs and test_objs and not train_objs & test_objs
+
+
+def test_same_seed_same_rows_other_seed_other_rows(ds):
+    again = TouchTask().build_dataset(TouchConfig(**SMALL), seed=3)
+    other = TouchTask().build_dataset(TouchConfig(**SMALL), seed=4)
+    for split in ds:
+        a, b = rows(ds[split]), rows(again[split])
+        assert len(a) == len(b)
+        for ra, rb in zip(a, b):
+            assert {k: v for k, v in ra.items() if k != "images"} == {k: v for k, v in rb.items() if k != "images"}
+            assert all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(ra["images"], rb["images"]))
+    assert [r["answer"] for r in rows(other["train"])] != [r["answer"] for r in rows(ds["train"])]
+
+
+def test_one_contact_looks_the_same_through_a_sensor_whatever_the_mix():
+    """Streams are keyed by (seed, split, contact, sensor): the rendering does not depend on other settings."""
+    from tasks.touch.catalog import make_catalog
+    from tasks.touch.data import contact_rows
+
+    cfg = TouchConfig(**SMALL)
+    cat = make_catalog(cfg.num_materials, 3, cfg.heldout_material_fraction, 0)
+    a = contact_rows(cfg, 0, "train", 5, cat)
+    b = contact_rows(cfg, 0, "train", 5, cat)
+    assert [np.asarray(x).tobytes() for r in a for x in r["images"]] == \
+        [np.asarray(x).tobytes() for r in b for x in r["images"]]
+
+
+def test_options_press_frames_and_image_size():
+    cfg = TouchConfig(num_materials=12, train_contacts=6, test_contacts=0, press_frames=2, image_size=40,
+                      question_mix={"level": 0, "compare": 1, "superlative": 0, "conflict": 0, "cross_sensor": 0},
+                      heldout_sensor=None, num_levels=5)
+    d = TouchTask().build_dataset(cfg, 0)
+    assert set(d) == {"train", "test"} and len(d["test"]) == 0
+    for r in rows(d["train"]):
+        assert r["question_type"] == "compare" and len(r["images"]) == 4  # 2 objects x 2 frames
+        assert all(max(im.size) == 40 for im in r["images"])
+        assert "images 1-2 show object a and images 3-4 show object b" in r["prompt"][0]["content"][-1]["text"].lower()
+
+
+def test_dataset_card_counts(ds):
+    card = dataset_card(TouchConfig(**SMALL), ds)
+    assert card["generation"]["heldout_sensor"] == "marker_gel"
+    for split, d in ds.items():
+        assert sum(card["counts"][split]["question_type"].values()) == len(d)
+        assert sum(card["counts"][split]["sensor"].values()) == len(d)
+    assert card["groups"]["train"]["multi_sensor_contacts"] == card["groups"]["train"]["contacts"]
+
+
+def test_cached_build_writes_card(tmp_path):
+    import json
+
+    from embodied_r1.data import load_or_build
+
+    d, path = load_or_build(TouchTask(), TouchConfig(num_materials=8, train_contacts=4, test_contacts=2), 0,
+                            root=tmp_path)
+    card = json.loads((path / "card.json").read_text())
+    assert card["task"] == "touch" and card["rows"]["train"] == len(d["train"])
+    assert "counts" in card and "generation" in card
+
+
+def test_gold_completions_follow_the_contract(ds):
+    from rewards import make_touch_format_reward, ordinal_accuracy_reward
+
+    task = TouchTask()
+    rs = rows(ds["train"])
+    gold = [task.sft_target(r) for r in rs]
+    cols = {k: [r[k] for r in rs] for k in ("question_type", "answer", "num_levels", "option_levels")}
+    assert ordinal_accuracy_reward(None, gold, **cols) == [1.0] * len(rs)
+    assert make_touch_format_reward()(None, gold, **cols) == [1.0] * len(rs)
+    assert all(len(g) < 400 for g in gold)
