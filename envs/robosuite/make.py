@@ -1,0 +1,344 @@
+"""Create robosuite 1.5 environments (Panda + BASIC composite controller, OSC_POSE arm) behind a thin wrapper.
+
+The wrapper :class:`TaskEnv` gives the experts, the recorder, the executor and the gymnasium env one
+surface: seeded resets, upright images rendered on demand, end-effector / object state, and
+position-target actions with a fixed top-down gripper orientation.
+
+robosuite pitfalls handled here:
+
+* Images from ``sim.render`` (and robosuite's camera observations with the default ``opengl``
+  convention) are upside down; :meth:`TaskEnv.images` flips them.
+* Rendering costs ~40 ms per 224x224 camera with Mesa EGL on CPU, so cameras are not part of
+  robosuite's per-step observations (``use_camera_obs=False``); images are rendered only when asked.
+* With the default ``renderer="mjviewer"`` a hard reset never frees the old ``MjSim`` (and its
+  offscreen GL context); ``renderer="mujoco"`` makes robosuite free it.
+* robosuite's seed only seeds the *first* construction: placement samplers keep a reference to the
+  generator they were built with. :meth:`TaskEnv.reset` re-seeds every generator, so the same seed
+  gives the same initial state whatever the env's history.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+import numpy as np
+
+from envs.robosuite.tasks import get_task
+
+Control = Literal["absolute", "delta"]
+
+#: Top-down gripper orientation (rotation matrix, eef frame in world): fingers point down (-z),
+#: the Panda's default yaw (the fingers close along world y). Every command keeps a task's fixed
+#: orientation, :func:`top_down` of the task's ``gripper_yaw``.
+TOP_DOWN = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
+
+
+def top_down(yaw: float = 0.0) -> np.ndarray:
+    """:data:`TOP_DOWN` turned by ``yaw`` radians about world z."""
+    c, s = np.cos(yaw), np.sin(yaw)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]) @ TOP_DOWN
+
+#: OSC delta mode: one unit of action = this many metres / radians (robosuite's default output_max).
+_DELTA_POS_SCALE = 0.05
+_DELTA_ORI_SCALE = 0.5
+
+
+def _import_robosuite():
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    try:
+        import robosuite
+        from robosuite.controllers import load_composite_controller_config
+    except ImportError as err:  # pragma: no cover - depends on the install
+        raise ImportError(
+            "envs.robosuite needs robosuite 1.5 (pip install 'robosuite==1.5.2' 'mujoco==3.3.7')"
+        ) from err
+    _quiet_robosuite_logger()
+    return robosuite, load_composite_controller_config
+
+
+def _quiet_robosuite_logger() -> None:
+    import logging
+
+    logging.getLogger("robosuite_logs").setLevel(logging.ERROR)
+    for handler in logging.getLogger("robosuite_logs").handlers:
+        handler.setLevel(logging.ERROR)
+
+
+def controller_config(control: Control = "absolute") -> dict:
+    """BASIC composite controller config for the Panda with an OSC_POSE arm.
+
+    Args:
+        control: ``"absolute"``: arm actions are world-frame goal poses ``[x, y, z, rotvec]``;
+            ``"delta"``: robosuite's default normalised deltas (``[-1, 1]`` = +-5 cm, +-0.5 rad).
+
+    Returns:
+        The composite controller config dict for ``robosuite.make(controller_configs=...)``.
+    """
+    if control not in ("absolute", "delta"):
+        raise ValueError(f"control must be 'absolute' or 'delta', got {control!r}")
+    _, load_config = _import_robosuite()
+    cfg = load_config(controller="BASIC", robot="Panda")
+    # The BASIC config lists parts other robots have; drop them so robosuite does not warn per reset.
+    cfg["body_parts"] = {"right": cfg["body_parts"]["right"]}
+    arm = cfg["body_parts"]["right"]
+    assert arm["type"] == "OSC_POSE", arm["type"]
+    if control == "absolute":
+        arm["input_type"] = "absolute"
+        arm["input_ref_frame"] = "world"
+    return cfg
+
+
+class TaskEnv:
+    """A robosuite env plus the task's helpers. Build it with :func:`make_env`.
+
+    Attributes:
+        raw: the robosuite environment.
+        task_name, seed, control, camera_size, wrist: as given to :func:`make_env`.
+        gripper_closed: the last commanded binary gripper state (True = closed).
+    """
+
+    def __init__(self, raw, task_name: str, seed: int, control: Control, camera_size: int, wrist: bool):
+        self.raw = raw
+        self.task_name = task_name
+        self.seed = seed
+        self.control = control
+        self.camera_size = camera_size
+        self.wrist = wrist
+        self.gripper_closed = False
+        self.steps = 0
+        self._integral = np.zeros(3)
+        self._last_target = None
+        self.orientation = top_down(get_task(task_name).gripper_yaw)
+        self._orientation_rotvec = _rotvec(self.orientation)
+
+    # ------------------------------------------------------------------ reset / step
+    def reset(self, seed: int | None = None) -> None:
+        """Reset to the initial state determined by ``seed`` (default: the env's own seed)."""
+        if seed is not None:
+            self.seed = int(seed)
+        _reseed(self.raw, self.seed)
+        self.raw.reset()
+        self.gripper_closed = False
+        self.steps = 0
+        self._integral = np.zeros(3)
+        self._last_target = None
+
+    def step(self, action: np.ndarray) -> None:
+        """One control step (20 Hz) with a raw 7-d robosuite action."""
+        self.raw.step(np.asarray(action, dtype=np.float64))
+        self.gripper_closed = bool(action[-1] > 0)
+        self.steps += 1
+
+    def action_toward(
+        self,
+        target_pos,
+        gripper_closed: bool,
+        max_step: float = 0.03,
+        max_rot: float = 0.15,
+        integral_gain: float = 0.05,
+    ) -> np.ndarray:
+        """The 7-d action moving the eef at most ``max_step`` metres toward ``target_pos``.
+
+        The orientation goal is the task's fixed top-down orientation (:attr:`orientation`), approached
+        by at most ``max_rot`` radians per step (a large wrist turn at full speed throws the arm).
+        In absolute mode the action is the bounded intermediate goal pose; in delta mode the same
+        displacement, normalised.
+
+        Near the target (< 2 cm) and with the arm nearly still, an integral term (``integral_gain`` of
+        the error per step, at most 3 cm) is added: OSC is a pure P-D law whose steady-state error
+        reaches ~1 cm with the arm stretched or holding an object. Accumulating only when nearly
+        still avoids wind-up overshoot. The integral resets whenever the target changes.
+        """
+        target = np.asarray(target_pos, dtype=np.float64)
+        cur = self.eef_pos
+        delta = target - cur
+        norm = float(np.linalg.norm(delta))
+        if self._last_target is None or np.linalg.norm(target - self._last_target) > 1e-4:
+            self._integral = np.zeros(3)
+            self._last_target = target.copy()
+        if norm < 0.02 and float(np.max(np.abs(self.joint_vel))) < 0.2:
+            self._integral = np.clip(self._integral + integral_gain * delta, -0.03, 0.03)
+        if norm > max_step:
+            delta *= max_step / norm
+        delta = delta + self._integral
+        rot_err = _orientation_error(self.orientation, self.eef_rotation)
+        angle = float(np.linalg.norm(rot_err))
+        if angle > max_rot:
+            rot_err *= max_rot / angle
+        grip = 1.0 if gripper_closed else -1.0
+        if self.control == "absolute":
+            if angle <= max_rot:
+                ori = self._orientation_rotvec
+            else:
+                ori = _rotvec(_rotation(rot_err) @ self.eef_rotation)
+            return np.concatenate([cur + delta, ori, [grip]])
+        # Delta actions are in the controller's base frame (input_ref_frame="base").
+        base_rot = np.asarray(self._arm.part_controllers["right"].origin_ori)
+        return np.concatenate(
+            [
+                np.clip(base_rot.T @ delta / _DELTA_POS_SCALE, -1, 1),
+                np.clip(base_rot.T @ rot_err / _DELTA_ORI_SCALE, -1, 1),
+                [grip],
+            ]
+        )
+
+    def success(self) -> bool:
+        """robosuite's own success check."""
+        return bool(self.raw._check_success())
+
+    def close(self) -> None:
+        self.raw.close()
+
+    # ------------------------------------------------------------------ state
+    @property
+    def sim(self):
+        return self.raw.sim
+
+    @property
+    def _arm(self):
+        return self.raw.robots[0]
+
+    @property
+    def eef_pos(self) -> np.ndarray:
+        """Grip-site position in the world frame, metres."""
+        return np.array(self.sim.data.site_xpos[self._arm.eef_site_id["right"]])
+
+    @property
+    def eef_rotation(self) -> np.ndarray:
+        """Grip-site orientation (3x3 rotation matrix, world frame)."""
+        return np.array(self.sim.data.site_xmat[self._arm.eef_site_id["right"]]).reshape(3, 3)
+
+    @property
+    def eef_quat(self) -> np.ndarray:
+        """Grip-site orientation as a quaternion (x, y, z, w), robosuite's convention."""
+        return _mat2quat_xyzw(self.eef_rotation)
+
+    @property
+    def joint_vel(self) -> np.ndarray:
+        return np.array(self.sim.data.qvel[self._arm._ref_joint_vel_indexes])
+
+    @property
+    def joint_pos(self) -> np.ndarray:
+        return np.array(self.sim.data.qpos[self._arm._ref_joint_pos_indexes])
+
+    @property
+    def gripper_qpos(self) -> np.ndarray:
+        """The two finger joint positions (about +-0.04 open, 0 closed)."""
+        idx = self._arm._ref_gripper_joint_pos_indexes["right"]
+        return np.array(self.sim.data.qpos[idx])
+
+    def object_poses(self) -> dict[str, np.ndarray]:
+        """Task objects' poses: name -> [x, y, z, qx, qy, qz, qw] (world frame)."""
+        from envs.robosuite.objects import object_poses
+
+        return object_poses(self)
+
+    @property
+    def camera(self) -> str:
+        """The task's main camera (``agentview``; ``sideview`` for Door)."""
+        return get_task(self.task_name).camera
+
+    def images(self) -> dict[str, np.ndarray]:
+        """Upright uint8 images: ``image`` (the task camera) and, if enabled, ``wrist`` (eye in hand)."""
+        out = {"image": self.render(self.camera)}
+        if self.wrist:
+            out["wrist"] = self.render("robot0_eye_in_hand")
+        return out
+
+    def render(self, camera: str, size: int | None = None) -> np.ndarray:
+        """Render one camera upright (robosuite/MuJoCo's raw frame is bottom-up; flip rows)."""
+        size = size or self.camera_size
+        img = self.sim.render(camera_name=camera, width=size, height=size)
+        return np.ascontiguousarray(img[::-1])
+
+    def state_is_finite(self) -> bool:
+        return bool(np.all(np.isfinite(self.sim.data.qpos)) and np.all(np.isfinite(self.sim.data.qvel)))
+
+
+def make_env(
+    task_name: str,
+    seed: int = 0,
+    camera_size: int = 224,
+    wrist: bool = False,
+    control: Control = "absolute",
+    horizon: int = 1000,
+    render: bool = True,
+) -> TaskEnv:
+    """Create a robosuite task env (Panda, BASIC composite controller, OSC_POSE arm), reset to ``seed``.
+
+    Args:
+        task_name: ``Lift``, ``Stack``, ``PickPlaceCan`` or ``Door``.
+        seed: seeds robosuite's placement sampler and initial joint noise.
+        camera_size: square image size of the agentview (and wrist) camera.
+        wrist: also render the ``robot0_eye_in_hand`` camera in :meth:`TaskEnv.images`.
+        control: ``"absolute"`` (world-frame OSC goal poses) or ``"delta"`` (robosuite's default).
+        horizon: robosuite's episode horizon (control steps).
+        render: create the offscreen renderer; pass False for state-only rollouts (faster start).
+
+    Returns:
+        A reset :class:`TaskEnv`.
+    """
+    spec = get_task(task_name)
+    robosuite, _ = _import_robosuite()
+    raw = robosuite.make(
+        spec.env_name,
+        robots="Panda",
+        controller_configs=controller_config(control),
+        has_renderer=False,
+        has_offscreen_renderer=render,
+        renderer="mujoco",
+        use_camera_obs=False,
+        use_object_obs=True,
+        camera_names=["agentview", "robot0_eye_in_hand"],
+        camera_heights=camera_size,
+        camera_widths=camera_size,
+        horizon=horizon,
+        ignore_done=True,
+        hard_reset=True,
+        seed=seed,
+        **spec.env_kwargs,
+    )
+    env = TaskEnv(raw, task_name, seed, control, camera_size, wrist)
+    env.reset(seed)
+    return env
+
+
+# ---------------------------------------------------------------------- helpers
+def _reseed(raw, seed: int) -> None:
+    """Point every generator robosuite consults at reset to one fresh ``default_rng(seed)``."""
+    rng = np.random.default_rng(seed)
+    raw.rng = rng
+    stack = [getattr(raw, "placement_initializer", None)]
+    while stack:
+        sampler = stack.pop()
+        if sampler is None:
+            continue
+        sampler.rng = rng
+        stack.extend(getattr(sampler, "samplers", {}).values())
+
+
+def _mat2quat_xyzw(mat: np.ndarray) -> np.ndarray:
+    from scipy.spatial.transform import Rotation
+
+    return Rotation.from_matrix(mat).as_quat()  # scipy is (x, y, z, w)
+
+
+def _orientation_error(desired: np.ndarray, current: np.ndarray) -> np.ndarray:
+    """Axis-angle (world frame) rotating ``current`` onto ``desired``."""
+    from scipy.spatial.transform import Rotation
+
+    return Rotation.from_matrix(desired @ current.T).as_rotvec()
+
+
+def _rotation(rotvec: np.ndarray) -> np.ndarray:
+    from scipy.spatial.transform import Rotation
+
+    return Rotation.from_rotvec(rotvec).as_matrix()
+
+
+def _rotvec(mat: np.ndarray) -> np.ndarray:
+    from scipy.spatial.transform import Rotation
+
+    return Rotation.from_matrix(mat).as_rotvec()
+
