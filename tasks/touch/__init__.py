@@ -2,6 +2,21 @@
 
 ``TouchTask`` is registered as ``touch`` through the ``embodied_r1.tasks`` entry point. Importing this package
 imports only the task class and its config (no ``datasets``, simulator or plotting).
+
+Modules:
+
+* :mod:`tasks.touch.config`: ``TouchConfig`` (the ``touch:`` section of a run's YAML);
+* :mod:`tasks.touch.catalog`: the simulated object catalogue and its seen / held-out split;
+* :mod:`tasks.touch.questions`: question templates (level, compare, superlative, conflict, cross-sensor) and
+  the gold ``<perceive>/<compare>/<conclude>/<answer>`` completions for SFT;
+* :mod:`tasks.touch.data`: contacts -> rows -> ``DatasetDict`` (``train``, ``test``, ``test_heldout_sensor``);
+* :mod:`tasks.touch.real_data`: Octopi/PhysiCLeAR and TVL SSVTP loaders into the same rows;
+* :mod:`tasks.touch.metrics`: the TouchSim bench (OMAE, exact match, CSC, conflict and held-out-sensor
+  accuracy, counterfactual gap) and the random / majority baselines;
+* :mod:`tasks.touch.report`: eval plots; :mod:`tasks.touch.figures`: docs/images/touch_example.png.
+
+The TouchSim bench is ``embodied-r1 eval --model RUN`` on the ``test`` split: held-out objects seen through the
+train sensors and, on the very same presses, through the held-out sensor (``split_tag`` tells them apart).
 """
 
 from tasks.touch.config import TouchConfig
