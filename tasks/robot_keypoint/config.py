@@ -1,0 +1,145 @@
+"""Settings of the robot keypoint task (the ``robot-keypoint:`` section of a YAML config)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from embodied_r1.errors import UserError
+
+QUESTION_TYPES = ("keypoint", "mcq", "current_state", "direction")
+
+DEFAULT_REWARDS = {"keypoint_reward": 1.0, "mcq_reward": 1.0, "direction_reward": 1.0, "robot_format_reward": 0.5}
+KNOWN_REWARDS = tuple(DEFAULT_REWARDS)
+
+
+def split_names(value) -> list[str]:
+    """``"Lift,Stack"`` or ``["Lift", "Stack"]`` -> ``["Lift", "Stack"]`` (blank entries dropped).
+
+    >>> split_names("Lift, Stack"), split_names(["Lift"])
+    (['Lift', 'Stack'], ['Lift'])
+    """
+    if value is None:
+        return []
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [str(s).strip() for s in items if str(s).strip()]
+
+
+@dataclass
+class RobotKeypointConfig:
+    """Data, question and reward settings of ``robot-keypoint``.
+
+    Args:
+        tasks: robosuite tasks whose demos make the train/test splits (``"Lift,Stack"`` or a list).
+        episodes: Expert demos recorded per task.
+        test_fraction: Fraction of each task's episodes (whole episodes) that go to ``test``.
+        heldout_task: A task never trained on; its demos form ``test_heldout_task`` (None or "" for none).
+        heldout_episodes: Demos recorded for the held-out task.
+        sample_every: Take a sample every this many frames of a demo.
+        camera_size: Side of the square agentview image (pixels) shown to the model.
+        question_mix: Probability that a sampled frame yields a row of each question type
+            (``keypoint``, ``mcq``, ``current_state``, ``direction``); 1.0 = every frame.
+        tau: Distance (m) at which the keypoint reward's position term reaches 0.
+        gripper_weight: Weight of the gripper term in the keypoint reward, in [0, 1].
+        slight_threshold: Dominant-axis displacement (m) under which a move is "slightly ...".
+        direction_min_move: Rows whose next keypoint is closer than this (m) on every axis get no
+            direction question (the dominant axis of a gripper-only move is noise).
+        direction_partial: Direction reward for the right direction with the wrong "slightly".
+        mcq_min_dist, mcq_max_dist: Distance band (m) of MCQ distractors from the true keypoint.
+        mcq_min_separation: Minimum distance (m) between any two MCQ options.
+        format_max_chars: Longest completion that passes the format reward's length check.
+        rewards: Reward name -> weight (``keypoint_reward``, ``mcq_reward``, ``direction_reward``,
+            ``robot_format_reward``); weight 0 drops a reward.
+        seed_offset: Added to the run seed to make demo seeds (train/test episode ``i`` of task ``t`` uses
+            ``seed_offset + 1000 * t + i``).
+        heldout_seed_offset: Seed of the first held-out demo.
+    """
+
+    tasks: str | list = "Lift,Stack"
+    episodes: int = 20
+    test_fraction: float = 0.2
+    heldout_task: str | None = "PickPlaceCan"
+    heldout_episodes: int = 4
+    sample_every: int = 10
+    camera_size: int = 224
+    question_mix: dict = field(default_factory=lambda: {"keypoint": 1.0, "mcq": 1.0, "current_state": 0.5,
+                                                        "direction": 1.0})
+    tau: float = 0.10
+    gripper_weight: float = 0.25
+    slight_threshold: float = 0.05
+    direction_min_move: float = 0.01
+    direction_partial: float = 0.5
+    mcq_min_dist: float = 0.05
+    mcq_max_dist: float = 0.25
+    mcq_min_separation: float = 0.04
+    format_max_chars: int = 1500
+    rewards: dict = field(default_factory=lambda: dict(DEFAULT_REWARDS))
+    seed_offset: int = 0
+    heldout_seed_offset: int = 50_000
+
+    def __post_init__(self):
+        where = "robot-keypoint"
+        self.tasks = split_names(self.tasks)
+        if not self.tasks:
+            raise UserError(f"{where}.tasks is empty; give robosuite tasks such as 'Lift,Stack'")
+        if len(set(self.tasks)) != len(self.tasks):
+            raise UserError(f"{where}.tasks lists a task twice: {self.tasks}")
+        if self.heldout_task in ("", "none", "None"):
+            self.heldout_task = None
+        if self.heldout_task is not None and self.heldout_task in self.tasks:
+            raise UserError(f"{where}.heldout_task '{self.heldout_task}' is also a training task; pick another")
+        _positive_int(self.episodes, f"{where}.episodes")
+        _positive_int(self.sample_every, f"{where}.sample_every")
+        _positive_int(self.format_max_chars, f"{where}.format_max_chars")
+        if self.heldout_task is not None:
+            _positive_int(self.heldout_episodes, f"{where}.heldout_episodes")
+        if not isinstance(self.camera_size, int) or not 16 <= self.camera_size <= 1024:
+            raise UserError(f"{where}.camera_size must be an integer in [16, 1024], got {self.camera_size!r}")
+        if not 0.0 <= self.test_fraction < 1.0:
+            raise UserError(f"{where}.test_fraction must be in [0, 1), got {self.test_fraction}")
+        self._check_mix(where)
+        for name in ("tau", "slight_threshold", "mcq_min_dist", "mcq_max_dist", "mcq_min_separation"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise UserError(f"{where}.{name} must be a positive distance in metres, got {v!r}")
+        if self.direction_min_move < 0 or self.direction_min_move >= self.slight_threshold:
+            raise UserError(f"{where}.direction_min_move must be in [0, slight_threshold={self.slight_threshold}), "
+                            f"got {self.direction_min_move}")
+        for name in ("gripper_weight", "direction_partial"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise UserError(f"{where}.{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.mcq_min_dist >= self.mcq_max_dist:
+            raise UserError(f"{where}.mcq_min_dist ({self.mcq_min_dist}) must be below mcq_max_dist ({self.mcq_max_dist})")
+        self._check_rewards(where)
+
+    def _check_mix(self, where: str) -> None:
+        if not isinstance(self.question_mix, dict):
+            raise UserError(f"{where}.question_mix must map question types to probabilities")
+        for k, v in self.question_mix.items():
+            if k not in QUESTION_TYPES:
+                raise UserError(f"unknown question type '{where}.question_mix.{k}'; known: {', '.join(QUESTION_TYPES)}")
+            if not (isinstance(v, (int, float)) and 0.0 <= v <= 1.0):
+                raise UserError(f"{where}.question_mix.{k} must be a probability in [0, 1], got {v!r}")
+        if not any(v > 0 for v in self.question_mix.values()):
+            raise UserError(f"{where}.question_mix gives every question type probability 0")
+
+    def _check_rewards(self, where: str) -> None:
+        if not isinstance(self.rewards, dict):
+            raise UserError(f"{where}.rewards must map reward names to weights")
+        for k, v in self.rewards.items():
+            if k not in KNOWN_REWARDS:
+                raise UserError(f"unknown reward '{where}.rewards.{k}'; known: {', '.join(KNOWN_REWARDS)}")
+            if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0):
+                raise UserError(f"{where}.rewards.{k} must be a weight >= 0, got {v!r}")
+        if not any(v > 0 for v in self.rewards.values()):
+            raise UserError(f"{where}.rewards gives every reward weight 0")
+
+    @property
+    def all_tasks(self) -> list[str]:
+        """Training tasks plus the held-out one."""
+        return self.tasks + ([self.heldout_task] if self.heldout_task else [])
+
+
+def _positive_int(v, where: str) -> None:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise UserError(f"{where} must be a positive integer, got {v!r}")

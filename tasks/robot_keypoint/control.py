@@ -1,0 +1,276 @@
+"""``embodied-r1 eval-control`` for robot-keypoint: a policy proposes keypoints, the executor drives there.
+
+Loop of one episode (in a worker process, :mod:`tasks.robot_keypoint.control_worker`)::
+
+    obs = env.reset(seed)
+    until success or a budget runs out:
+        keypoint = policy(obs.image, obs.state)      # [x, y, z, g], world frame
+        obs = env.step(keypoint)                      # the OSC executor drives there
+
+Episodes run in parallel worker processes (``spawn``), each owning its envs. For a model policy the
+workers send ``(image, state)`` here, and each round the queries of all live episodes go to the model in
+one ``generate`` call, with the same prompt builder and parser as the training rows
+(:mod:`tasks.robot_keypoint.prompts`). Results are appended to ``results.jsonl`` as episodes finish, so a
+crash loses nothing that finished; a worker process that dies marks its episode failed and is replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import queue
+import time
+from pathlib import Path
+
+import numpy as np
+
+from embodied_r1.errors import UserError
+from tasks.robot_keypoint.control_options import ControlOptions, parse_options
+from tasks.robot_keypoint.control_worker import DEFAULT_ENV_FACTORY, EpisodeRunner, Job, WorkerSettings, worker_main
+
+
+# ======================================================================================================
+# Model policy: prompts in, keypoints out (shared prompt builder and parser)
+# ======================================================================================================
+class ModelPolicy:
+    """Answers keypoint queries with a :class:`embodied_r1.rollout.Generator`, one batched call per round.
+
+    Args:
+        generator: Has ``generate(prompts, images, max_new_tokens=, temperature=)``.
+        max_new_tokens, temperature: Generation settings.
+    """
+
+    def __init__(self, generator, max_new_tokens: int = 128, temperature: float = 0.0):
+        self.generator = generator
+        self.max_new_tokens = max_new_tokens
+        self.temperature = temperature
+        self.calls = 0
+        self.batch_sizes: list[int] = []
+
+    def answer(self, queries: list[tuple]) -> list[tuple]:
+        """``[(task_name, image, state), ...]`` -> ``[(keypoint or None, text), ...]``."""
+        from PIL import Image
+
+        from envs.robosuite import PANDA_EEF_SIZE, reference_point, task_instruction
+        from tasks.robot_keypoint.prompts import build_prompt, parse_keypoint
+
+        prompts = [build_prompt("keypoint", task_instruction(t), s, reference_point(t), PANDA_EEF_SIZE)
+                   for t, _, s in queries]
+        images = [[Image.fromarray(np.asarray(im, dtype=np.uint8))] for _, im, _ in queries]
+        texts = self.generator.generate(prompts, images, max_new_tokens=self.max_new_tokens,
+                                        temperature=self.temperature)
+        self.calls += 1
+        self.batch_sizes.append(len(queries))
+        return [(parse_keypoint(t), t) for t in texts]
+
+
+# ======================================================================================================
+# The sweep
+# ======================================================================================================
+def make_jobs(opts: ControlOptions) -> list[Job]:
+    """Episodes in order: for each task, seeds ``seed0 .. seed0 + episodes - 1``; the first
+    ``video_episodes`` of each task are recorded."""
+    return [Job(t, i, opts.seed0 + i, i < opts.video_episodes) for t in opts.tasks for i in range(opts.episodes)]
+
+
+class ResultLog:
+    """Appends each finished episode to ``results.jsonl`` at once (flushed), and keeps them in memory."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.results: list[dict] = []
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+
+    def add(self, result: dict) -> None:
+        self.results.append(result)
+        with self.path.open("a") as f:
+            f.write(json.dumps(result) + "\n")
+            f.flush()
+
+
+def _failed(job: Job, policy: str, reason: str) -> dict:
+    return {"task_name": job.task_name, "episode": job.episode, "seed": job.seed, "record_video": job.record_video,
+            "policy": policy, "success": False, "calls": 0, "env_steps": 0, "parse_failures": 0, "reason": reason,
+            "keypoints": [], "eef_path": [], "answers": [], "wall_s": 0.0}
+
+
+def run_inline(jobs: list[Job], settings: WorkerSettings, model: ModelPolicy | None, log: ResultLog, bar) -> None:
+    """Play the episodes in this process (``workers: 0``): simple, and debuggers and monkeypatches work."""
+    query = (lambda t, im, s: model.answer([(t, im, s)])[0]) if model else None
+    runner = EpisodeRunner(settings, query)
+    try:
+        for job in jobs:
+            log.add(runner.run(job))
+            bar.update(1)
+    finally:
+        runner.close()
+
+
+def run_workers(jobs: list[Job], settings: WorkerSettings, n_workers: int, model: ModelPolicy | None,
+                log: ResultLog, bar, poll_s: float = 0.5) -> None:
+    """Play the episodes in ``n_workers`` spawned processes; batch model queries across live episodes."""
+    ctx = mp.get_context("spawn")
+    job_q, msg_q = ctx.Queue(), ctx.Queue()
+    for job in jobs:
+        job_q.put(job)
+    n_workers = min(n_workers, len(jobs))
+    workers: dict[int, tuple] = {}
+
+    def spawn(wid: int) -> None:
+        parent, child = ctx.Pipe()
+        p = ctx.Process(target=worker_main, args=(wid, settings, job_q, msg_q, child), daemon=True,
+                        name=f"robot-keypoint-worker-{wid}")
+        p.start()
+        workers[wid] = (p, parent)
+        job_q.put(None)  # this worker's stop sentinel
+
+    for wid in range(n_workers):
+        spawn(wid)
+    busy: dict[int, Job] = {}
+    pending: dict[int, tuple] = {}
+    exited: set[int] = set()
+    finished = 0
+    next_wid = n_workers
+    try:
+        while finished < len(jobs):
+            try:
+                kind, wid, payload = msg_q.get(timeout=poll_s)
+            except queue.Empty:
+                kind = None
+            if kind == "start":
+                busy[wid] = payload
+            elif kind == "query":
+                pending[wid] = payload
+            elif kind == "done":
+                busy.pop(wid, None)
+                log.add(payload)
+                finished += 1
+                bar.update(1)
+            elif kind == "exit":
+                exited.add(wid)
+            # ---- a round: every live episode is waiting for its keypoint -> one batched generate call
+            if model and pending and set(pending) >= set(busy):
+                wids = list(pending)
+                answers = model.answer([pending[w] for w in wids])
+                for w, a in zip(wids, answers):
+                    workers[w][1].send(a)
+                pending.clear()
+            # ---- a worker that died (segfault, OOM kill) fails its episode and is replaced
+            for w, (p, _) in list(workers.items()):
+                if w in exited or p.is_alive():
+                    continue
+                exited.add(w)
+                pending.pop(w, None)
+                if w in busy:
+                    log.add(_failed(busy.pop(w), settings.policy, f"worker process died (exit code {p.exitcode})"))
+                    finished += 1
+                    bar.update(1)
+                if finished < len(jobs):
+                    spawn(next_wid)
+                    next_wid += 1
+            if finished < len(jobs) and all(w in exited for w in workers) and msg_q.empty():
+                # every worker is gone and the queue is drained: whatever is left never ran
+                done_keys = {(r["task_name"], r["episode"]) for r in log.results}
+                for job in jobs:
+                    if (job.task_name, job.episode) not in done_keys:
+                        log.add(_failed(job, settings.policy, "never ran: all workers exited"))
+                        finished += 1
+                        bar.update(1)
+    finally:
+        for p, conn in workers.values():
+            if p.is_alive():
+                p.join(timeout=10 if finished >= len(jobs) else 0.1)
+            if p.is_alive():
+                p.terminate()  # our own worker, stopped by its handle
+                p.join(timeout=5)
+            conn.close()
+
+
+def run_sweep(opts: ControlOptions, generator=None, log=print, env_factory: str = DEFAULT_ENV_FACTORY) -> dict:
+    """Run all episodes of ``opts`` and write results, summary and artifacts to ``opts.output``.
+
+    Args:
+        opts: Validated options.
+        generator: The model policy's generator (None for oracle/zero).
+        log: Progress lines.
+        env_factory: ``"module:attr"`` of ``fn(task_name, camera_size, max_env_steps) -> env`` (tests inject
+            faulty envs here).
+
+    Returns:
+        The summary dict (also ``summary.json``).
+    """
+    from tqdm.auto import tqdm
+
+    from tasks.robot_keypoint.control_report import summarize
+
+    out = Path(opts.output)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = make_jobs(opts)
+    settings = WorkerSettings(policy=opts.policy if opts.is_local else "model",
+                              max_keypoint_calls=opts.max_keypoint_calls, max_env_steps=opts.max_env_steps,
+                              camera_size=opts.camera_size or 224, output=str(out), env_factory=env_factory)
+    model = ModelPolicy(generator, opts.max_new_tokens, opts.temperature) if generator is not None else None
+    results = ResultLog(out / "results.jsonl")
+    log(f"eval-control: policy {opts.policy} · tasks {', '.join(opts.tasks)} · {opts.episodes} episodes each · "
+        f"{opts.workers} workers · output {out}")
+    t0 = time.time()
+    with tqdm(total=len(jobs), desc="episodes", unit="ep", disable=not opts.progress) as bar:
+        if opts.workers == 0:
+            run_inline(jobs, settings, model, results, bar)
+        else:
+            run_workers(jobs, settings, opts.workers, model, results, bar)
+    wall = time.time() - t0
+    extra = {"generate_calls": model.calls, "mean_batch": float(np.mean(model.batch_sizes))} if model and model.calls else {}
+    return summarize(opts, results.results, wall, out, log=log, extra=extra)
+
+
+def _run_camera_size(policy: str) -> int | None:
+    """``robot-keypoint.camera_size`` of a run directory's config (so control images match training)."""
+    import yaml
+
+    p = Path(policy) / "config.yaml"
+    if not p.exists():
+        return None
+    try:
+        return (yaml.safe_load(p.read_text()) or {}).get("robot-keypoint", {}).get("camera_size")
+    except (yaml.YAMLError, AttributeError):
+        return None
+
+
+def run_control(options: dict, policy_factory, log=print, env_factory: str = DEFAULT_ENV_FACTORY) -> dict:
+    """Validate ``options`` (see :class:`ControlOptions`), build the policy, run the sweep.
+
+    Args:
+        options: Plain options dict from the CLI / YAML.
+        policy_factory: ``fn(spec, batch_size=) -> Generator`` for model policies.
+        log: Progress lines.
+        env_factory: See :func:`run_sweep`.
+
+    Returns:
+        The summary dict.
+    """
+    opts = parse_options(options)
+    from envs.robosuite import SUPPORTED_TASKS
+
+    unknown = [t for t in opts.tasks if t not in SUPPORTED_TASKS]
+    if unknown:
+        raise UserError(f"eval-control: unknown task(s) {', '.join(unknown)}; supported: {', '.join(SUPPORTED_TASKS)}")
+    if opts.output is None:
+        name = opts.policy if opts.is_local else Path(opts.policy.rstrip("/")).name
+        opts.output = str(Path("runs") / f"control-{name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    generator = None
+    if not opts.is_local:
+        opts.camera_size = opts.camera_size or _run_camera_size(opts.policy)
+        log(f"loading policy {opts.policy} ...")
+        generator = policy_factory(opts.policy, batch_size=opts.batch_size)
+    summary = run_sweep(opts, generator, log=log, env_factory=env_factory)
+    if opts.offline_eval:
+        from tasks.robot_keypoint.control_report import offline_keypoint_error
+
+        summary["offline"] = offline_keypoint_error(opts, generator, log=log)
+        Path(opts.output, "summary.json").write_text(json.dumps(summary, indent=2))
+    from tasks.robot_keypoint.control_report import print_table
+
+    print_table(summary, log=log)
+    return summary

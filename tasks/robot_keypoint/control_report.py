@@ -1,0 +1,248 @@
+"""Closed-loop results: success rates with Wilson intervals, the rich table, videos, 3D path plots, and the
+offline keypoint error of the same policy on the cached eval split."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from tasks.robot_keypoint.metrics import wilson_interval
+
+
+# ======================================================================================================
+# Success rates
+# ======================================================================================================
+def task_summary(results: list[dict]) -> dict:
+    """Success rate with its 95% Wilson interval, mean keypoint calls and failure reasons of some episodes."""
+    n = len(results)
+    k = sum(bool(r["success"]) for r in results)
+    lo, hi = wilson_interval(k, n)
+    reasons: dict[str, int] = {}
+    for r in results:
+        if not r["success"]:
+            key = (r.get("reason") or "?").split(":")[0]
+            reasons[key] = reasons.get(key, 0) + 1
+    return {
+        "episodes": n, "successes": k, "success_rate": k / n if n else float("nan"), "ci95": [lo, hi],
+        "mean_calls": float(np.mean([r["calls"] for r in results])) if n else float("nan"),
+        "mean_env_steps": float(np.mean([r["env_steps"] for r in results])) if n else float("nan"),
+        "parse_failures": int(sum(r.get("parse_failures", 0) for r in results)),
+        "failure_reasons": reasons,
+    }
+
+
+def summarize(opts, results: list[dict], wall_s: float, out: Path, log=print, extra: dict | None = None) -> dict:
+    """Per-task and overall summary, plots; written to ``summary.json``."""
+    tasks = {t: task_summary([r for r in results if r["task_name"] == t]) for t in opts.tasks}
+    summary = {
+        "policy": opts.policy, "tasks": tasks, "overall": task_summary(results), "wall_s": round(wall_s, 1),
+        "workers": opts.workers, "seed0": opts.seed0, "max_keypoint_calls": opts.max_keypoint_calls,
+        "max_env_steps": opts.max_env_steps, **(extra or {}),
+    }
+    artifacts = [r["video"] for r in results if r.get("video") and not r["video"].startswith("video failed")]
+    p = plot_paths(results, out / "paths_3d.png", title=f"eval-control · {opts.policy}")
+    if p:
+        artifacts.append(str(p))
+    summary["artifacts"] = artifacts
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _pct(x: float) -> str:
+    return "—" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{100 * x:.0f}%"
+
+
+def print_table(summary: dict, log=print) -> None:
+    """The rich table of a sweep: one row per task plus the overall row, then the artifacts."""
+    from rich.console import Console
+    from rich.table import Table
+
+    off = summary.get("offline") or {}
+    table = Table(title=f"eval-control · policy {summary['policy']} · {summary['wall_s']:.0f} s")
+    for col in ("task", "success", "95% CI", "calls", "steps", "unparsed", "L2 (m)", "failures"):
+        table.add_column(col, justify="left" if col in ("task", "failures") else "right")
+    rows = list(summary["tasks"].items()) + ([("all", summary["overall"])] if len(summary["tasks"]) > 1 else [])
+    for task, s in rows:
+        l2 = (off.get("per_task") or {}).get(task, off.get("l2_mean") if task == "all" else None)
+        table.add_row(task, f"{s['successes']}/{s['episodes']} {_pct(s['success_rate'])}",
+                      f"[{_pct(s['ci95'][0])}, {_pct(s['ci95'][1])}]", f"{s['mean_calls']:.1f}",
+                      f"{s['mean_env_steps']:.0f}", str(s["parse_failures"]),
+                      "n/a" if l2 is None else f"{l2:.3f}",
+                      ", ".join(f"{k}×{v}" for k, v in s["failure_reasons"].items()) or "—")
+    Console(width=max(100, Console().width)).print(table)
+    log("columns: success = successes/episodes; 95% CI = Wilson interval; calls = mean keypoint calls; steps = "
+        "mean controller steps; unparsed = model answers without a keypoint; L2 = offline next-keypoint error")
+    if off.get("note"):
+        log(f"offline keypoint error: {off['note']}")
+    for a in summary.get("artifacts", []):
+        log(f"artifact: {a}")
+
+
+# ======================================================================================================
+# Artifacts
+# ======================================================================================================
+def write_video(frames: list, out_base: Path, fps: int = 20) -> Path:
+    """Write frames as ``<out_base>.mp4`` (imageio-ffmpeg), or ``.gif`` when no ffmpeg is available."""
+    import imageio.v2 as imageio
+
+    out_base = Path(out_base)
+    out_base.parent.mkdir(parents=True, exist_ok=True)
+    frames = [np.asarray(f, dtype=np.uint8) for f in frames]
+    try:
+        path = out_base.with_suffix(".mp4")
+        imageio.mimwrite(path, frames, fps=fps, macro_block_size=16)
+        return path
+    except Exception:  # noqa: BLE001 - no ffmpeg backend: fall back to a gif
+        path = out_base.with_suffix(".gif")
+        imageio.mimwrite(path, frames, duration=1000 / fps, loop=0)
+        return path
+
+
+def plot_paths(results: list[dict], out: Path, title: str = "", per_task: int = 2) -> Path | None:
+    """3D plot per task: end-effector paths (lines) against the proposed keypoints (markers, by gripper)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = sorted({r["task_name"] for r in results if r.get("eef_path")})
+    if not tasks:
+        return None
+    fig = plt.figure(figsize=(5.2 * len(tasks), 4.8))
+    for i, task in enumerate(tasks):
+        ax = fig.add_subplot(1, len(tasks), i + 1, projection="3d")
+        eps = [r for r in results if r["task_name"] == task and r.get("eef_path")]
+        eps = sorted(eps, key=lambda r: (not r.get("record_video"), r["episode"]))[:per_task]
+        for j, r in enumerate(eps):
+            path = np.asarray(r["eef_path"], float)
+            colour = f"C{j}"
+            ax.plot(path[:, 0], path[:, 1], path[:, 2], color=colour, lw=1.4,
+                    label=f"ep {r['episode']} ({'success' if r['success'] else 'fail'})")
+            ax.scatter(*path[0, :3], color=colour, marker="o", s=30)
+            kp = np.asarray(r["keypoints"], float).reshape(-1, 4)
+            if len(kp):
+                closed = kp[:, 3] >= 0.5
+                ax.scatter(kp[~closed, 0], kp[~closed, 1], kp[~closed, 2], color=colour, marker="^", s=45,
+                           edgecolors="k", label="keypoint (open)" if j == 0 else None)
+                ax.scatter(kp[closed, 0], kp[closed, 1], kp[closed, 2], color=colour, marker="s", s=45,
+                           edgecolors="k", label="keypoint (closed)" if j == 0 else None)
+                for n, p in enumerate(kp[:12]):
+                    ax.text(p[0], p[1], p[2], str(n + 1), fontsize=7)
+        _equal_axes(ax, [np.asarray(r["eef_path"], float)[:, :3] for r in eps]
+                    + [np.asarray(r["keypoints"], float).reshape(-1, 4)[:, :3] for r in eps])
+        ax.set_xlabel("x fwd (m)")
+        ax.set_ylabel("y left (m)")
+        ax.set_zlabel("z up (m)")
+        ax.set_title(task)
+        ax.legend(fontsize=7, loc="upper left")
+    fig.suptitle(title or "end-effector path vs keypoints")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def _equal_axes(ax, arrays, min_span: float = 0.15) -> None:
+    """Same scale on x, y, z (a 3D path is misleading otherwise), at least ``min_span`` metres wide."""
+    pts = np.concatenate([a for a in arrays if len(a)], axis=0)
+    lo, hi = pts.min(0), pts.max(0)
+    centre, half = (lo + hi) / 2, max(min_span, float((hi - lo).max())) / 2 * 1.05
+    ax.set_xlim(centre[0] - half, centre[0] + half)
+    ax.set_ylim(centre[1] - half, centre[1] + half)
+    ax.set_zlim(centre[2] - half, centre[2] + half)
+    ax.set_box_aspect((1, 1, 1))
+
+
+# ======================================================================================================
+# Offline keypoint error on the cached eval split
+# ======================================================================================================
+def _cache_root() -> Path:
+    # Mirrors embodied_r1.data.cache_root (tasks may not import embodied_r1.data; see the report's notes).
+    return Path(os.environ.get("EMBODIED_R1_DATA", Path.home() / ".cache" / "embodied-r1" / "datasets"))
+
+
+def find_cached_dataset(settings: dict | None = None, seed: int | None = None) -> Path | None:
+    """A cached robot-keypoint dataset folder: the one whose card matches ``settings`` and ``seed``, or (no
+    settings given) the most recently built one."""
+    cards = sorted((_cache_root() / "robot-keypoint").glob("*/card.json"), key=lambda p: p.stat().st_mtime,
+                   reverse=True)
+    for card_path in cards:
+        try:
+            card = json.loads(card_path.read_text())
+        except (OSError, ValueError):
+            continue
+        if settings is None:
+            return card_path.parent
+        have = card.get("settings") or {}
+        if card.get("seed") == seed and all(have.get(k) == v for k, v in settings.items() if k != "rewards"):
+            return card_path.parent
+    return None
+
+
+def _run_settings(policy: str):
+    import yaml
+
+    p = Path(policy) / "config.yaml"
+    if not p.exists():
+        return None, None
+    cfg = yaml.safe_load(p.read_text()) or {}
+    return cfg.get("robot-keypoint"), cfg.get("seed", 0)
+
+
+def offline_keypoint_error(opts, generator, log=print) -> dict:
+    """L2 error (m) of the policy's next-keypoint answers on the eval split's ``keypoint`` rows.
+
+    Model policies answer the rows of their own run's dataset (found in the cache by its settings); ``zero``
+    answers each row's current state; ``oracle`` answers the labels themselves (0 by construction).
+    Returns ``{"l2_mean", "l2_median", "per_task", "n", "dataset", "note"}``, with ``l2_mean`` None (n/a)
+    when no matching dataset is cached.
+    """
+    from datasets import load_from_disk
+
+    if opts.is_local:
+        path = find_cached_dataset()
+    else:
+        settings, seed = _run_settings(opts.policy)
+        path = find_cached_dataset(settings, seed) if settings else None
+    if path is None:
+        return {"l2_mean": None, "note": "n/a: no cached robot-keypoint eval split for this policy "
+                                         "(build it with `embodied-r1 data robot-keypoint`)"}
+    data = load_from_disk(str(path / "data"))
+    split = data["test"]
+    idx = [i for i, (q, t) in enumerate(zip(split["question_type"], split["task_name"]))
+           if q == "keypoint" and t in opts.tasks][:opts.offline_max_rows]
+    if not idx:
+        return {"l2_mean": None, "dataset": str(path), "note": f"n/a: {path} has no test keypoint rows of "
+                                                              f"{', '.join(opts.tasks)}"}
+    rows = [split[i] for i in idx]
+    if opts.policy == "oracle":
+        preds = [r["target"] for r in rows]
+    elif opts.policy == "zero":
+        preds = [r["current"] for r in rows]
+    else:
+        from tasks.robot_keypoint.prompts import parse_keypoint
+
+        texts = []
+        for s in range(0, len(rows), opts.batch_size):
+            chunk = rows[s:s + opts.batch_size]
+            texts += generator.generate([r["prompt"] for r in chunk], [r["images"] for r in chunk],
+                                        max_new_tokens=opts.max_new_tokens, temperature=0.0)
+        preds = [parse_keypoint(t) for t in texts]
+    errs: dict[str, list[float]] = {}
+    for r, p in zip(rows, preds):
+        if p is not None:
+            errs.setdefault(r["task_name"], []).append(math.dist(p[:3], r["target"][:3]))
+    allv = [e for v in errs.values() for e in v]
+    return {
+        "l2_mean": float(np.mean(allv)) if allv else None,
+        "l2_median": float(np.median(allv)) if allv else None,
+        "per_task": {t: float(np.mean(v)) for t, v in errs.items()},
+        "n": len(rows), "parsed": len(allv), "dataset": str(path),
+        "note": f"{len(allv)}/{len(rows)} test keypoint rows parsed, dataset {path}"
+                + (" (oracle answers the labels: 0 by construction)" if opts.policy == "oracle" else ""),
+    }

@@ -1,0 +1,217 @@
+"""Rows of the robot keypoint task from recorded robosuite expert demos.
+
+1. Record ``episodes`` expert demos per task (``envs.robosuite.record_demos``); the raw demos are cached on
+   disk next to the QA datasets (``<cache>/robot-keypoint-demos/``), so changing the questions does not
+   re-run the simulator.
+2. Keyframes of each demo (ARM/PerAct heuristic, ``envs.robosuite.extract_keyframes``).
+3. Every ``sample_every``-th frame is paired with the first keyframe after it
+   (:func:`tasks.robot_keypoint.questions.pair_samples`), and yields questions by ``question_mix``.
+4. Splits by whole episodes: ``train`` / ``test`` per training task, and ``test_heldout_task`` from the
+   held-out task.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from embodied_r1.errors import UserError
+from tasks.robot_keypoint.config import RobotKeypointConfig
+from tasks.robot_keypoint.prompts import answer_text, build_prompt, fmt_vec
+from tasks.robot_keypoint.questions import direction_label, make_mcq, pair_samples
+
+QUESTION_ORDER = ("keypoint", "mcq", "current_state", "direction")
+
+
+# ======================================================================================================
+# Demos
+# ======================================================================================================
+def demo_cache_dir() -> Path:
+    """Where raw demos are cached: ``$EMBODIED_R1_DATA/robot-keypoint-demos`` (default under ~/.cache)."""
+    root = Path(os.environ.get("EMBODIED_R1_DATA", Path.home() / ".cache" / "embodied-r1" / "datasets"))
+    return root / "robot-keypoint-demos"
+
+
+def demo_seeds(cfg: RobotKeypointConfig, task_name: str) -> list[int]:
+    """Seeds of a task's demos: ``seed_offset + 1000 * task_index + i`` (held-out: ``heldout_seed_offset + i``)."""
+    if task_name == cfg.heldout_task:
+        return [cfg.heldout_seed_offset + i for i in range(cfg.heldout_episodes)]
+    ti = cfg.tasks.index(task_name)
+    return [cfg.seed_offset + 1000 * ti + i for i in range(cfg.episodes)]
+
+
+def _call(fn, *args, **kwargs):
+    """Call ``fn`` with only the keyword arguments it accepts (the envs API grows optional knobs)."""
+    params = inspect.signature(fn).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        kwargs = {k: v for k, v in kwargs.items() if k in params}
+    return fn(*args, **kwargs)
+
+
+def load_or_record_demos(task_name: str, seeds: list[int], camera_size: int, progress: bool = True) -> list:
+    """The demos of ``task_name`` for consecutive ``seeds`` (failed ones included, with ``success`` False),
+    from the demo cache or recorded now in one env with a progress bar."""
+    from tqdm.auto import tqdm
+
+    from envs import robosuite as rs
+
+    path = demo_cache_dir() / f"{task_name}_seed{seeds[0]}_n{len(seeds)}_cam{camera_size}"
+    if (path / "DONE").exists():
+        return list(rs.load_demos(path))
+    env = rs.make_env(task_name, seeds[0], camera_size=camera_size)
+    demos = []
+    try:
+        bar = tqdm(seeds, desc=f"expert demos {task_name}", unit="demo", disable=not progress)
+        for seed in bar:
+            demos.append(rs.record_demo(task_name, seed, camera_size=camera_size, env=env))
+            bar.set_postfix(ok=sum(d.success for d in demos), frames=len(demos[-1]))
+    finally:
+        env.close()
+    stats = {"task_name": task_name, "seeds": [seeds[0], seeds[-1]], "successes": sum(d.success for d in demos)}
+    tmp = path.with_name(path.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    _call(rs.save_demos, demos, tmp, stats=stats)
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "DONE").write_text(json.dumps(stats))
+    if path.exists():
+        shutil.rmtree(path)
+    tmp.rename(path)  # the cache entry appears whole or not at all
+    return demos
+
+
+def _arr(demo, *names):
+    for n in names:
+        v = demo.get(n) if isinstance(demo, dict) else getattr(demo, n, None)
+        if v is not None:
+            return v
+    raise UserError(f"a recorded demo has none of the fields {names}; envs.robosuite's Demo changed")
+
+
+def demo_arrays(demo) -> dict:
+    """The fields this task reads from a demo, as arrays: eef_pos (T,3), gripper_open (T,), images, keyframes."""
+    eef = np.asarray(_arr(demo, "eef_pos"), dtype=float)
+    grip = np.asarray(_arr(demo, "gripper_open"), dtype=bool).reshape(-1)
+    keys = _arr(demo, "keyframes")
+    if keys is None or len(keys) == 0:
+        from envs.robosuite import extract_keyframes
+
+        keys = extract_keyframes(np.asarray(_arr(demo, "joint_vel", "joint_velocities")), grip)
+    images = _arr(demo, "images", "agentview", "agentview_image")
+    if isinstance(images, dict):
+        images = images["agentview"]
+    return {"eef_pos": eef, "gripper_open": grip, "keyframes": [int(k) for k in keys], "images": images,
+            "success": bool(_arr(demo, "success")) if _has(demo, "success") else True,
+            "seed": int(_arr(demo, "seed")) if _has(demo, "seed") else -1}
+
+
+def _has(demo, name) -> bool:
+    return (name in demo) if isinstance(demo, dict) else getattr(demo, name, None) is not None
+
+
+# ======================================================================================================
+# Rows
+# ======================================================================================================
+def demo_rows(cfg: RobotKeypointConfig, task_name: str, episode: int, demo: dict, rng: np.random.Generator) -> list[dict]:
+    """All question rows of one demo (see the module docstring)."""
+    from PIL import Image
+
+    from envs.robosuite import PANDA_EEF_SIZE, reference_point, task_instruction, workspace_bounds
+
+    instruction, ref, bounds = task_instruction(task_name), reference_point(task_name), workspace_bounds(task_name)
+    eef, grip = demo["eef_pos"], demo["gripper_open"]
+    rows = []
+    for i, k in pair_samples(len(eef), demo["keyframes"], cfg.sample_every):
+        state = [*map(float, eef[i]), float(not grip[i])]
+        target = [*map(float, eef[k]), float(not grip[k])]
+        image = Image.fromarray(np.asarray(demo["images"][i], dtype=np.uint8))
+        base = {"images": [image], "image_modalities": ["agentview"], "task_name": task_name,
+                "episode_index": episode, "frame_index": i, "keyframe_index": k, "current": state,
+                "instruction": instruction, "slight_threshold": cfg.slight_threshold, "seed": demo["seed"]}
+        for q in QUESTION_ORDER:
+            if rng.random() >= cfg.question_mix.get(q, 0.0):
+                continue
+            row = _question(cfg, q, state, target, rng, bounds)
+            if row is None:
+                continue
+            row["prompt"] = build_prompt(q, instruction, state, ref, PANDA_EEF_SIZE,
+                                         options=row.pop("_options", None), slight_threshold=cfg.slight_threshold)
+            rows.append({**base, **row})
+    return rows
+
+
+def _question(cfg, q, state, target, rng, bounds) -> dict | None:
+    if q == "keypoint":
+        return {"question_type": q, "answer": answer_text(q, target), "target": target, "options": []}
+    if q == "current_state":
+        return {"question_type": q, "answer": answer_text(q, state), "target": state, "options": []}
+    if q == "mcq":
+        made = make_mcq(target, rng, bounds, min_dist=cfg.mcq_min_dist, max_dist=cfg.mcq_max_dist,
+                        min_separation=cfg.mcq_min_separation)
+        if made is None:
+            return None
+        options, letter = made
+        return {"question_type": q, "answer": letter, "target": target, "options": [fmt_vec(o) for o in options],
+                "_options": options}
+    delta = np.asarray(target[:3]) - np.asarray(state[:3])
+    if np.max(np.abs(delta)) < cfg.direction_min_move:
+        return None  # a gripper-only step: no meaningful direction
+    return {"question_type": q, "answer": direction_label(delta, cfg.slight_threshold), "target": target,
+            "options": []}
+
+
+def split_episodes(n: int, test_fraction: float) -> tuple[list[int], list[int]]:
+    """Episode indices for train and test: the last ``ceil(test_fraction * n)`` episodes (at least one when
+    ``n >= 2`` and ``test_fraction > 0``) are test.
+
+    >>> split_episodes(10, 0.2), split_episodes(1, 0.2)
+    (([0, 1, 2, 3, 4, 5, 6, 7], [8, 9]), ([0], []))
+    """
+    n_test = 0 if n < 2 or test_fraction <= 0 else min(n - 1, max(1, math.ceil(test_fraction * n)))
+    return list(range(n - n_test)), list(range(n - n_test, n))
+
+
+def build_dataset(cfg: RobotKeypointConfig, seed: int, progress: bool = True):
+    """Record (or load) the demos and build the ``train`` / ``test`` / ``test_heldout_task`` splits.
+
+    Args:
+        cfg: Task settings.
+        seed: Run seed (question sampling and MCQ distractors).
+        progress: Show progress bars.
+
+    Returns:
+        ``datasets.DatasetDict``.
+    """
+    from datasets import Dataset, DatasetDict
+
+    from envs.robosuite import SUPPORTED_TASKS
+
+    unknown = [t for t in cfg.all_tasks if t not in SUPPORTED_TASKS]
+    if unknown:
+        raise UserError(f"robot-keypoint: no scripted expert for {', '.join(unknown)}; "
+                        f"supported tasks: {', '.join(SUPPORTED_TASKS)}")
+    rng = np.random.default_rng(seed)
+    splits: dict[str, list[dict]] = {"train": [], "test": [], "test_heldout_task": []}
+    for task_name in cfg.all_tasks:
+        seeds = demo_seeds(cfg, task_name)
+        demos = [demo_arrays(d) for d in load_or_record_demos(task_name, seeds, cfg.camera_size, progress)]
+        ok = [i for i, d in enumerate(demos) if d["success"]]
+        if not ok:
+            raise UserError(f"robot-keypoint: no successful {task_name} demo among seeds {seeds[0]}..{seeds[-1]}")
+        if task_name == cfg.heldout_task:
+            parts = {"test_heldout_task": ok}
+        else:
+            tr, te = split_episodes(len(ok), cfg.test_fraction)
+            parts = {"train": [ok[j] for j in tr], "test": [ok[j] for j in te]}
+        for split, episodes in parts.items():
+            for e in episodes:
+                splits[split] += demo_rows(cfg, task_name, e, demos[e], rng)
+    if not splits["train"]:
+        raise UserError("robot-keypoint: the train split is empty; record more episodes (--episodes)")
+    return DatasetDict({k: Dataset.from_list(v) for k, v in splits.items() if v})

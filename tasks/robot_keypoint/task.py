@@ -1,0 +1,84 @@
+"""``robot-keypoint``: predict the next keypoint of a robosuite expert demo (Robot-R1 style), and drive it."""
+
+from __future__ import annotations
+
+from embodied_r1.task import RewardSpec, Task
+from tasks.robot_keypoint.config import RobotKeypointConfig
+
+
+class RobotKeypointTask(Task):
+    """Next-keypoint reasoning from the agentview image and scene metadata.
+
+    Rows ask for the next keypoint (continuous ``[x, y, z, g]`` or 4-option MCQ), the current state, or the
+    primitive movement direction; see ``docs/CONTRACTS.md`` for the columns. ``embodied-r1 eval-control``
+    runs the closed loop (:mod:`tasks.robot_keypoint.control`).
+    """
+
+    name = "robot-keypoint"
+    description = "next-keypoint reasoning on robosuite expert demos (Robot-R1), with closed-loop control eval"
+    config_cls = RobotKeypointConfig
+    supports_control = True
+
+    # ------------------------------------------------------------------ data
+    def build_dataset(self, cfg: RobotKeypointConfig, seed: int):
+        from tasks.robot_keypoint.data import build_dataset
+
+        return build_dataset(cfg, seed)
+
+    def dataset_card(self, cfg: RobotKeypointConfig, ds) -> dict:
+        """Extra dataset-card fields: question counts per split and the label conventions."""
+        from collections import Counter
+
+        return {
+            "question_types": {split: dict(Counter(d["question_type"])) for split, d in ds.items()},
+            "tasks_per_split": {split: dict(Counter(d["task_name"])) for split, d in ds.items()},
+            "conventions": "world frame: +x forward, +y left, +z up (m); g = 1 closed, 0 open; docs/CONTRACTS.md",
+        }
+
+    # ------------------------------------------------------------------ rewards
+    def reward_specs(self, cfg: RobotKeypointConfig) -> list[RewardSpec]:
+        from rewards import make_direction_reward, make_keypoint_reward, make_robot_format_reward, mcq_reward
+
+        fns = {
+            "keypoint_reward": lambda: make_keypoint_reward(tau=cfg.tau, gripper_weight=cfg.gripper_weight),
+            "mcq_reward": lambda: mcq_reward,
+            "direction_reward": lambda: make_direction_reward(partial=cfg.direction_partial),
+            "robot_format_reward": lambda: make_robot_format_reward(max_chars=cfg.format_max_chars),
+        }
+        return [RewardSpec(fns[name](), float(w)) for name, w in cfg.rewards.items() if w > 0]
+
+    # ------------------------------------------------------------------ answers
+    def parse(self, text: str):
+        """``{"vector", "choice", "direction"}`` parsed from the answer tag, or None without one."""
+        from tasks.robot_keypoint.prompts import parse_answer
+
+        return parse_answer(text)
+
+    def sft_target(self, row: dict) -> str:
+        from tasks.robot_keypoint.prompts import sft_completion
+
+        return sft_completion(row, float(row.get("slight_threshold") or 0.05))
+
+    def metrics(self, completions, rows, counterfactual=None) -> dict:
+        from tasks.robot_keypoint.metrics import robot_metrics
+
+        return robot_metrics(completions, rows)
+
+    def baselines(self, rows, seed: int = 0) -> dict[str, list[str]]:
+        from tasks.robot_keypoint.metrics import baseline_answers
+
+        return baseline_answers(rows, seed)
+
+    def write_report(self, result: dict, rows, completions, out_dir) -> list:
+        from tasks.robot_keypoint.report import plot_keypoint_errors
+
+        title = f"robot-keypoint · {result.get('model', '')} · {result.get('split', '')}"
+        p = plot_keypoint_errors(rows, completions, out_dir, title=title)
+        return [p] if p else []
+
+    # ------------------------------------------------------------------ control
+    def run_control(self, options: dict, policy_factory, log=print) -> dict:
+        """Closed-loop evaluation (see :func:`tasks.robot_keypoint.control.run_control`)."""
+        from tasks.robot_keypoint.control import run_control
+
+        return run_control(options, policy_factory, log=log)
