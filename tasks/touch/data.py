@@ -218,8 +218,7 @@ def dataset_card(cfg: TouchConfig, ds) -> dict:
         ``{"generation": {...}, "counts": {split: {column: {value: n}}}, "groups": {split: {...}}}``.
     """
     gen = {
-        "simulator": "envs.tactile (procedural optical tactile renderer)" if cfg.real_data_mode == "add"
-        or cfg.real_data is None else None,
+        "simulated": cfg.real_data is None or cfg.real_data_mode == "add",
         "num_levels": cfg.num_levels, "properties": cfg.properties, "num_materials": cfg.num_materials,
         "heldout_material_fraction": cfg.heldout_material_fraction, "train_sensors": cfg.train_sensors,
         "heldout_sensor": cfg.heldout_sensor, "sensors_per_contact": cfg.sensors_per_contact,

@@ -162,3 +162,22 @@ def test_gold_completions_follow_the_contract(ds):
     assert ordinal_accuracy_reward(None, gold, **cols) == [1.0] * len(rs)
     assert make_touch_format_reward()(None, gold, **cols) == [1.0] * len(rs)
     assert all(len(g) < 400 for g in gold)
+
+
+def test_example_figure(ds, tmp_path):
+    from tasks.touch.figures import draw_examples, pick_examples
+
+    rs = rows(ds["train"]) + rows(ds["test"])
+    picked = pick_examples(rs)
+    assert {r["question_type"] for r in picked} >= {"level", "conflict", "compare"}
+    path = draw_examples(picked, tmp_path / "ex.png", gold=TouchTask().sft_target)
+    assert path.stat().st_size > 10000
+
+
+@pytest.mark.parametrize("module", ["catalog", "questions", "real_data", "metrics"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    res = doctest.testmod(importlib.import_module(f"tasks.touch.{module}"))
+    assert res.failed == 0 and res.attempted > 0
