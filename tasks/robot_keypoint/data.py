@@ -167,13 +167,13 @@ def _question(cfg, q, state, target, rng, bounds) -> dict | None:
 
 
 def split_episodes(n: int, test_fraction: float) -> tuple[list[int], list[int]]:
-    """Episode indices for train and test: the last ``ceil(test_fraction * n)`` episodes (at least one when
-    ``n >= 2`` and ``test_fraction > 0``) are test.
+    """Episode indices for train and test: the last ``round(test_fraction * n)`` episodes (at least one when
+    ``n >= 2`` and ``test_fraction > 0``, and never all of them) are test.
 
-    >>> split_episodes(10, 0.2), split_episodes(1, 0.2)
-    (([0, 1, 2, 3, 4, 5, 6, 7], [8, 9]), ([0], []))
+    >>> split_episodes(10, 0.2), split_episodes(3, 0.34), split_episodes(1, 0.2)
+    (([0, 1, 2, 3, 4, 5, 6, 7], [8, 9]), ([0, 1], [2]), ([0], []))
     """
-    n_test = 0 if n < 2 or test_fraction <= 0 else min(n - 1, max(1, math.ceil(test_fraction * n)))
+    n_test = 0 if n < 2 or test_fraction <= 0 else min(n - 1, max(1, math.floor(test_fraction * n + 0.5)))
     return list(range(n - n_test)), list(range(n - n_test, n))
 
 

@@ -255,6 +255,68 @@ def test_model_policy_uses_the_training_prompt_and_parser():
     assert fmt_vec([0.1, 0, 0.9, 1]) in "[0.100, 0.000, 0.900, 1]"
 
 
+class FakeKeypointEnv:
+    """A simulator-free stand-in of KeypointControlEnv: the eef jumps to the keypoint; success above z = 1.05."""
+
+    def __init__(self, task_name, camera_size, max_keypoints, max_env_steps, on_step=None):
+        import os
+        import time
+        from pathlib import Path
+
+        self.task_name, self.size = task_name, camera_size
+        barrier = os.environ.get("FAKE_ENV_BARRIER")
+        if barrier:  # wait until two worker processes hold an env, so that their first episodes overlap
+            Path(barrier, str(os.getpid())).touch()
+            t0 = time.time()
+            while len(list(Path(barrier).iterdir())) < 2 and time.time() - t0 < 30:
+                time.sleep(0.02)
+
+    def _obs(self):
+        return {"image": np.zeros((self.size, self.size, 3), np.uint8), "state": self.state.astype(np.float32)}
+
+    def reset(self, seed=None, options=None):
+        self.state = np.array([0.0, 0.0, 1.0, 0.0])
+        return self._obs(), {}
+
+    def step(self, action):
+        start = self.state[:3].copy()
+        self.state = np.asarray(action, float)[:4].copy()
+        ok = bool(self.state[2] > 1.05)
+        info = {"env_steps": 10, "eef_path": np.array([start, self.state[:3]]), "success": ok}
+        return self._obs(), float(ok), ok, False, info
+
+    def close(self):
+        pass
+
+
+def test_model_queries_of_live_episodes_are_batched_across_workers(tmp_path, monkeypatch):
+    from tasks.robot_keypoint.control import run_control
+
+    (tmp_path / "barrier").mkdir()
+    monkeypatch.setenv("FAKE_ENV_BARRIER", str(tmp_path / "barrier"))
+    calls = []
+
+    class FakeGenerator:
+        def generate(self, prompts, images, max_new_tokens, temperature=0.0):
+            calls.append(len(prompts))
+            # gripper open: close it in place (no success yet); closed: lift above the success height
+            texts = [p[0]["content"][1]["text"] for p in prompts]
+            return [f"<think>up</think><answer>[0.0, 0.0, {1.0 if '(gripper open)' in t else 1.1}, 1]</answer>"
+                    for t in texts]
+
+    out = tmp_path / "batched"
+    summary = run_control({"policy": "fake-model-folder", "tasks": "Lift,Stack", "episodes": 2, "workers": 2,
+                           "video_episodes": 0, "output": str(out), "offline_eval": False, "progress": False,
+                           "camera_size": 32},
+                          policy_factory=lambda spec, batch_size=16: FakeGenerator(), log=lambda m: None,
+                          env_factory="tests.tasks.test_robot_keypoint:FakeKeypointEnv")
+    results = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert len(results) == 4 and all(r["success"] and r["calls"] == 2 for r in results), results
+    assert sum(calls) == 8 and calls[:2] == [2, 2]  # the 2 live episodes are answered in one generate call
+    assert summary["generate_calls"] == len(calls) and summary["mean_batch"] > 1.0
+    assert summary["tasks"]["Stack"]["successes"] == 2 and summary["overall"]["mean_calls"] == 2.0
+
+
 # ------------------------------------------------------------------------------------------ slow: real robosuite
 def faulty_env_factory(task_name, camera_size, max_keypoints, max_env_steps, on_step=None):
     """Test env factory (imported by name in spawned workers): the real env, with injected faults by seed.
