@@ -149,6 +149,9 @@ def build_dataclass(cls, data: dict | None, where: str):
     for name, value in data.items():
         ftype = fields[name].type
         sub = _nested_dataclass(cls, name)
+        default = _dict_default(fields[name])
+        if default is not None and isinstance(value, dict):
+            value = {**default, **value}  # dict settings (e.g. reward weights) merge with their defaults
         if sub is not None and isinstance(value, dict):
             value = build_dataclass(sub, value, f"{where}.{name}")
         elif sub is not None and value is not None and not dataclasses.is_dataclass(value):
@@ -158,6 +161,14 @@ def build_dataclass(cls, data: dict | None, where: str):
         return cls(**kwargs)
     except TypeError as exc:
         raise UserError(f"config section '{where}': {exc}") from exc
+
+
+def _dict_default(f) -> dict | None:
+    if f.default_factory is not dataclasses.MISSING:
+        probe = f.default_factory()
+        if isinstance(probe, dict) and probe:
+            return probe
+    return None
 
 
 def _nested_dataclass(cls, name):

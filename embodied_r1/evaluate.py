@@ -28,9 +28,27 @@ def load_generator(model_spec: str, model_cfg: ModelConfig | None = None, seed: 
     return HFGenerator(model, processor, batch_size=batch_size)
 
 
-def _rows(ds, limit: int | None, seed: int) -> list[dict]:
-    if limit and len(ds) > limit:
-        ds = ds.shuffle(seed=seed).select(range(limit))
+def _rows(ds, limit: int | None, seed: int, group_column: str | None = None) -> list[dict]:
+    """Up to ``limit`` rows, drawn as whole groups when the task has a group column (so group metrics such
+    as cross-sensor consistency see every member)."""
+    if not limit or len(ds) <= limit:
+        return [ds[i] for i in range(len(ds))]
+    if group_column and group_column in ds.column_names:
+        import numpy as np
+
+        groups: dict = {}
+        for i, g in enumerate(ds[group_column]):
+            groups.setdefault(g, []).append(i)
+        order = np.random.default_rng(seed).permutation(len(groups))
+        keys = list(groups)
+        picked: list[int] = []
+        for j in order:
+            members = groups[keys[j]]
+            if len(picked) + len(members) > limit:
+                continue
+            picked += members
+        return [ds[i] for i in sorted(picked)]
+    ds = ds.shuffle(seed=seed).select(range(limit))
     return [ds[i] for i in range(len(ds))]
 
 
@@ -45,7 +63,7 @@ def evaluate(cfg: TrainConfig, model_spec: str, out_dir: Path, log=print, progre
     task = make_task(cfg.task)
     data, _ = load_or_build(task, cfg.task_config, cfg.seed)
     split = cfg.eval.split if cfg.eval.split in data else ("test" if "test" in data else "train")
-    rows = _rows(data[split], cfg.eval.max_samples, cfg.seed)
+    rows = _rows(data[split], cfg.eval.max_samples, cfg.seed, task.group_column)
     gen = load_generator(model_spec, cfg.model, cfg.seed, cfg.eval.batch_size)
     prompts = [r["prompt"] for r in rows]
     images = [r.get("images") or [] for r in rows]
@@ -64,7 +82,7 @@ def evaluate(cfg: TrainConfig, model_spec: str, out_dir: Path, log=print, progre
     result = {
         "task": cfg.task, "model": model_spec, "split": split, "n": len(rows),
         "metrics": task.metrics(completions, rows, counterfactual=cf),
-        "baselines": {name: task.metrics(c, rows) for name, c in task.baselines(rows, cfg.seed).items()},
+        "baselines": {name: task.metrics(c, rows) for name, c in _baselines(task, rows, data, cfg.seed).items()},
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "eval.json").write_text(json.dumps(result, indent=2, default=_finite))
@@ -74,6 +92,17 @@ def evaluate(cfg: TrainConfig, model_spec: str, out_dir: Path, log=print, progre
                                default=str) + "\n")
     result["artifacts"] = [str(p) for p in task.write_report(result, rows, completions, out_dir)]
     return result
+
+
+def _baselines(task, rows, data, seed) -> dict:
+    """The task's baselines; tasks whose ``baselines`` accepts ``train_rows`` get the train labels."""
+    import inspect
+
+    if "train_rows" not in inspect.signature(task.baselines).parameters or "train" not in data:
+        return task.baselines(rows, seed)
+    train = data["train"]
+    drop = [c for c in ("images", "prompt") if c in train.column_names]
+    return task.baselines(rows, seed, train_rows=train.remove_columns(drop).to_list())
 
 
 def _finite(x):

@@ -105,8 +105,12 @@ class Task:
         """Scalar evaluation metrics of ``completions`` (one per row); ``counterfactual`` maps variant -> answers."""
         raise NotImplementedError
 
-    def baselines(self, rows: list[dict], seed: int = 0) -> dict[str, list[str]]:
-        """Training-free baseline answers (name -> one completion per row), scored with :meth:`metrics`."""
+    def baselines(self, rows: list[dict], seed: int = 0, train_rows: list[dict] | None = None) -> dict[str, list[str]]:
+        """Training-free baseline answers (name -> one completion per row), scored with :meth:`metrics`.
+
+        ``train_rows`` holds the train split's label columns (no images), for priors such as a majority
+        answer learned from training labels rather than from the evaluated rows.
+        """
         return {}
 
     def eval_counterfactuals(self, cfg: Any) -> list[CounterfactualSpec]:

@@ -77,13 +77,18 @@ class TouchTask(Task):
 
         return touch_metrics(completions, rows, counterfactual)
 
-    def baselines(self, rows, seed: int = 0) -> dict[str, list[str]]:
-        """``random`` (uniform valid answer) and ``majority`` (most frequent level of all level questions, and
-        most frequent letter per choice type, from the evaluated rows' own labels; see
-        :func:`tasks.touch.metrics.majority_answers`)."""
+    def baselines(self, rows, seed: int = 0, train_rows=None) -> dict[str, list[str]]:
+        """``random`` (uniform valid answer), ``majority_train`` (most frequent level of all level questions
+        and most frequent letter per choice type in the *train* labels: a prior a model could learn) and
+        ``majority_eval`` (the same from the evaluated rows' own labels: it knows the eval set's label
+        distribution, so it is an optimistic floor); see :func:`tasks.touch.metrics.majority_answers`."""
         from tasks.touch.metrics import majority_answers, random_answers
 
-        return {"random": random_answers(rows, seed), "majority": majority_answers(rows)}
+        out = {"random": random_answers(rows, seed)}
+        if train_rows:
+            out["majority_train"] = majority_answers(rows, reference=train_rows)
+        out["majority_eval"] = majority_answers(rows)
+        return out
 
     def write_report(self, result, rows, completions, out_dir) -> list:
         """Confusion matrices per property and accuracy per sensor / question type (PNGs in ``out_dir``)."""

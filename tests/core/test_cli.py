@@ -127,3 +127,14 @@ def test_data_command_caches(toy_registered):
     path = res.output.strip().splitlines()[-1].split("saved: ")[1].split(" (card")[0]
     card = json.loads(open(os.path.join(path, "card.json")).read())
     assert card["rows"]["train"] == 12 and card["settings"]["rows"] == 12
+
+
+def test_eval_rows_keep_groups_whole():
+    from datasets import Dataset
+
+    from embodied_r1.evaluate import _rows
+
+    ds = Dataset.from_dict({"g": [i // 3 for i in range(30)], "x": list(range(30))})
+    rows = _rows(ds, 10, seed=0, group_column="g")
+    groups = [r["g"] for r in rows]
+    assert 0 < len(rows) <= 10 and all(groups.count(g) == 3 for g in set(groups))

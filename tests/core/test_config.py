@@ -74,3 +74,8 @@ def test_override_into_scalar_is_an_error():
 def test_model_config_validation():
     with pytest.raises(UserError):
         ModelConfig(lora_r=0)
+
+
+def test_dict_settings_merge_with_defaults():
+    cfg = load_config(None, ["task=toy", "toy.rewards.extra_reward=0.5"], cls_for)
+    assert cfg.task_config.rewards == {"digit_fraction_reward": 1.0, "extra_reward": 0.5}

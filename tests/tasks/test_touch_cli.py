@@ -38,7 +38,7 @@ def test_quickstart_train_then_eval(tmp_path, monkeypatch):
     for key in ("exact_match", "omae", "parse_rate", "csc", "heldout_sensor_accuracy", "cf_gap/removed",
                 "cf_gap/shuffled", "cf_gap/noise"):
         assert key in m, key
-    assert set(result["baselines"]) == {"random", "majority"}
+    assert set(result["baselines"]) == {"random", "majority_train", "majority_eval"}
     assert result["baselines"]["random"]["parse_rate"] == 1.0
     for png in ("touch_confusion.png", "touch_accuracy_by_sensor.png", "touch_accuracy_by_type.png"):
         assert (out / "eval" / png).exists(), png

@@ -93,17 +93,20 @@ def test_metrics_accept_conversational_completions(task):
 def test_baselines_are_finite_and_sensible(task):
     data = task.build_dataset(TouchConfig(num_materials=12, train_contacts=2, test_contacts=12), 0)
     rows = [data["test"][i] for i in range(len(data["test"]))]
-    base = task.baselines(rows, seed=0)
-    assert set(base) == {"random", "majority"}
+    train = [{k: v for k, v in data["train"][i].items() if k not in ("images", "prompt")} for i in range(len(data["train"]))]
+    base = task.baselines(rows, seed=0, train_rows=train)
+    assert set(base) == {"random", "majority_train", "majority_eval"}
     for name, comps in base.items():
         assert len(comps) == len(rows)
         m = task.metrics(comps, rows)
         assert m["parse_rate"] == 1.0 and m["format"] == 1.0, name
         assert all(math.isfinite(v) for v in m.values()), (name, m)
-    assert task.baselines(rows, seed=0) == base  # seeded
+    assert task.baselines(rows, seed=0, train_rows=train) == base  # seeded
     # majority: one level for every level question, one letter per choice type
-    levels = {c for c, r in zip(base["majority"], rows) if r["question_type"] in ("level", "conflict", "cross_sensor")}
-    assert len(levels) == 1
+    for name in ("majority_train", "majority_eval"):
+        levels = {c for c, r in zip(base[name], rows) if r["question_type"] in ("level", "conflict", "cross_sensor")}
+        assert len(levels) == 1, name
+    assert "majority_train" not in task.baselines(rows, seed=0)
 
 
 def test_reward_specs_follow_the_weights():
@@ -144,7 +147,7 @@ def test_write_report_draws_pngs(task, tmp_path):
     rows = [data["test"][i] for i in range(len(data["test"]))]
     comps = task.baselines(rows)["random"]
     result = {"task": "touch", "model": "random", "split": "test", "n": len(rows),
-              "metrics": task.metrics(comps, rows), "baselines": {"majority": task.metrics(task.baselines(rows)["majority"], rows)}}
+              "metrics": task.metrics(comps, rows), "baselines": {"majority": task.metrics(task.baselines(rows)["majority_eval"], rows)}}
     paths = task.write_report(result, rows, comps, tmp_path)
     names = sorted(p.name for p in paths)
     assert names == ["touch_accuracy_by_sensor.png", "touch_accuracy_by_type.png", "touch_confusion.png"]
