@@ -46,7 +46,7 @@ class ControlOptions:
     tasks: str | list = "Lift"
     episodes: int = 10
     workers: int = 2
-    max_keypoint_calls: int = 12
+    max_keypoint_calls: int = 15
     max_env_steps: int = 1000
     output: str | None = None
     video_episodes: int = 2

@@ -156,6 +156,10 @@ def _equal_axes(ax, arrays, min_span: float = 0.15) -> None:
     ax.set_ylim(centre[1] - half, centre[1] + half)
     ax.set_zlim(centre[2] - half, centre[2] + half)
     ax.set_box_aspect((1, 1, 1))
+    from matplotlib.ticker import MaxNLocator
+
+    for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
+        axis.set_major_locator(MaxNLocator(4))
 
 
 # ======================================================================================================
@@ -243,6 +247,7 @@ def offline_keypoint_error(opts, generator, log=print) -> dict:
         "l2_median": float(np.median(allv)) if allv else None,
         "per_task": {t: float(np.mean(v)) for t, v in errs.items()},
         "n": len(rows), "parsed": len(allv), "dataset": str(path),
-        "note": f"{len(allv)}/{len(rows)} test keypoint rows parsed, dataset {path}"
-                + (" (oracle answers the labels: 0 by construction)" if opts.policy == "oracle" else ""),
+        "note": ({"oracle": f"{len(rows)} test keypoint rows; oracle answers the labels (0 by construction)",
+                  "zero": f"{len(rows)} test keypoint rows; zero answers the current state"}.get(
+                      opts.policy, f"{len(allv)}/{len(rows)} test keypoint answers parsed") + f"; dataset {path}"),
     }

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import os
@@ -46,14 +45,6 @@ def demo_seeds(cfg: RobotKeypointConfig, task_name: str) -> list[int]:
     return [cfg.seed_offset + 1000 * ti + i for i in range(cfg.episodes)]
 
 
-def _call(fn, *args, **kwargs):
-    """Call ``fn`` with only the keyword arguments it accepts (the envs API grows optional knobs)."""
-    params = inspect.signature(fn).parameters
-    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        kwargs = {k: v for k, v in kwargs.items() if k in params}
-    return fn(*args, **kwargs)
-
-
 def load_or_record_demos(task_name: str, seeds: list[int], camera_size: int, progress: bool = True) -> list:
     """The demos of ``task_name`` for consecutive ``seeds`` (failed ones included, with ``success`` False),
     from the demo cache or recorded now in one env with a progress bar."""
@@ -77,7 +68,7 @@ def load_or_record_demos(task_name: str, seeds: list[int], camera_size: int, pro
     tmp = path.with_name(path.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
-    _call(rs.save_demos, demos, tmp, stats=stats)
+    rs.save_demos(demos, tmp, stats=stats)
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "DONE").write_text(json.dumps(stats))
     if path.exists():
@@ -86,33 +77,15 @@ def load_or_record_demos(task_name: str, seeds: list[int], camera_size: int, pro
     return demos
 
 
-def _arr(demo, *names):
-    for n in names:
-        v = demo.get(n) if isinstance(demo, dict) else getattr(demo, n, None)
-        if v is not None:
-            return v
-    raise UserError(f"a recorded demo has none of the fields {names}; envs.robosuite's Demo changed")
-
-
 def demo_arrays(demo) -> dict:
-    """The fields this task reads from a demo, as arrays: eef_pos (T,3), gripper_open (T,), images, keyframes."""
-    eef = np.asarray(_arr(demo, "eef_pos"), dtype=float)
-    grip = np.asarray(_arr(demo, "gripper_open"), dtype=bool).reshape(-1)
-    keys = _arr(demo, "keyframes")
-    if keys is None or len(keys) == 0:
-        from envs.robosuite import extract_keyframes
-
-        keys = extract_keyframes(np.asarray(_arr(demo, "joint_vel", "joint_velocities")), grip)
-    images = _arr(demo, "images", "agentview", "agentview_image")
-    if isinstance(images, dict):
-        images = images["agentview"]
-    return {"eef_pos": eef, "gripper_open": grip, "keyframes": [int(k) for k in keys], "images": images,
-            "success": bool(_arr(demo, "success")) if _has(demo, "success") else True,
-            "seed": int(_arr(demo, "seed")) if _has(demo, "seed") else -1}
-
-
-def _has(demo, name) -> bool:
-    return (name in demo) if isinstance(demo, dict) else getattr(demo, name, None) is not None
+    """The fields this task reads from an ``envs.robosuite.Demo``: eef_pos (T, 3), gripper_open (T,),
+    keyframes, images (T, H, W, 3), success, seed."""
+    if demo.images is None:
+        raise UserError(f"the {demo.task_name} demo of seed {demo.seed} was recorded without images; rebuild it")
+    keys = list(demo.keyframes) or demo.compute_keyframes()
+    return {"eef_pos": np.asarray(demo.eef_pos, dtype=float), "gripper_open": np.asarray(demo.gripper_open, bool),
+            "keyframes": [int(k) for k in keys], "images": demo.images, "success": bool(demo.success),
+            "seed": int(demo.seed)}
 
 
 # ======================================================================================================
@@ -152,7 +125,7 @@ def _question(cfg, q, state, target, rng, bounds) -> dict | None:
     if q == "current_state":
         return {"question_type": q, "answer": answer_text(q, state), "target": state, "options": []}
     if q == "mcq":
-        made = make_mcq(target, rng, bounds, min_dist=cfg.mcq_min_dist, max_dist=cfg.mcq_max_dist,
+        made = make_mcq(target, rng, bounds, current=state, min_dist=cfg.mcq_min_dist, max_dist=cfg.mcq_max_dist,
                         min_separation=cfg.mcq_min_separation)
         if made is None:
             return None
