@@ -15,6 +15,14 @@ robosuite pitfalls handled here:
 * robosuite's seed only seeds the *first* construction: placement samplers keep a reference to the
   generator they were built with. :meth:`TaskEnv.reset` re-seeds every generator, so the same seed
   gives the same initial state whatever the env's history.
+* OSC ``input_type="absolute"`` (robosuite 1.5.2) takes ``[x, y, z, rotvec]`` goal poses in the
+  ``input_ref_frame`` (default ``"base"``, so set ``"world"``), and skips the input clipping and
+  scaling that deltas get: a far goal means a torque spike. :meth:`TaskEnv.action_toward` therefore
+  sends goals at most ``max_step`` away from the current position (and ``max_rot`` in orientation).
+* The Panda's default top-down hand closes its fingers along world *y*, and the hand is ~20 cm wide
+  along that axis (it hits nearby walls, e.g. the door panel, before the fingertips reach).
+* ``robosuite.utils.camera_utils`` imports h5py; :meth:`TaskEnv.camera_matrix` does the projection
+  from MuJoCo's camera pose and fovy instead.
 """
 
 from __future__ import annotations
@@ -248,9 +256,34 @@ class TaskEnv:
 
     def render(self, camera: str, size: int | None = None) -> np.ndarray:
         """Render one camera upright (robosuite/MuJoCo's raw frame is bottom-up; flip rows)."""
+        if not self.raw.has_offscreen_renderer:
+            raise RuntimeError("this env was made with render=False; make_env(..., render=True) to get images")
         size = size or self.camera_size
         img = self.sim.render(camera_name=camera, width=size, height=size)
         return np.ascontiguousarray(img[::-1])
+
+    def camera_matrix(self, camera: str | None = None, size: int | None = None) -> np.ndarray:
+        """4x4 world -> pixel projection of a camera for ``size`` x ``size`` upright images.
+
+        ``M @ [x, y, z, 1]`` gives ``(u * d, v * d, d, 1)`` with u = column, v = row (origin top-left)
+        and d the depth. Built from MuJoCo's camera pose and ``fovy`` (robosuite's own helper,
+        ``camera_utils.get_camera_transform_matrix``, needs h5py only to import).
+        """
+        size = size or self.camera_size
+        model, data = self.sim.model, self.sim.data
+        cam_id = model.camera_name2id(camera or self.camera)
+        f = 0.5 * size / np.tan(np.deg2rad(model.cam_fovy[cam_id]) / 2)
+        # MuJoCo cameras look along -z with y up; OpenCV-style pixels want z forward, y down.
+        rot = np.array(data.cam_xmat[cam_id]).reshape(3, 3) @ np.diag([1.0, -1.0, -1.0])
+        world_to_cam = np.eye(4)
+        world_to_cam[:3, :3] = rot.T
+        world_to_cam[:3, 3] = -rot.T @ np.array(data.cam_xpos[cam_id])
+        intrinsics = np.array([[f, 0, size / 2, 0], [0, f, size / 2, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
+        return intrinsics @ world_to_cam
+
+    def project(self, points, camera: str | None = None, size: int | None = None) -> np.ndarray:
+        """Pixel coordinates ``(N, 2)`` as (column, row) floats of world points in the upright image."""
+        return project_points(self.camera_matrix(camera, size), points)
 
     def state_is_finite(self) -> bool:
         return bool(np.all(np.isfinite(self.sim.data.qpos)) and np.all(np.isfinite(self.sim.data.qvel)))
@@ -305,6 +338,13 @@ def make_env(
 
 
 # ---------------------------------------------------------------------- helpers
+def project_points(matrix: np.ndarray, points) -> np.ndarray:
+    """Apply a 4x4 world -> pixel matrix (:meth:`TaskEnv.camera_matrix`): (N, 3) -> (N, 2) (col, row)."""
+    pts = np.atleast_2d(np.asarray(points, dtype=np.float64))
+    hom = np.concatenate([pts, np.ones((len(pts), 1))], axis=1) @ np.asarray(matrix).T
+    return hom[:, :2] / hom[:, 2:3]
+
+
 def _reseed(raw, seed: int) -> None:
     """Point every generator robosuite consults at reset to one fresh ``default_rng(seed)``."""
     rng = np.random.default_rng(seed)

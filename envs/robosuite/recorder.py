@@ -36,6 +36,8 @@ class Demo:
         phases: (T,) expert phase name of each frame's action.
         success: robosuite's success at the end of the episode.
         keyframes: frame indices from :func:`~envs.robosuite.keyframes.extract_keyframes`.
+        camera_matrix: 4x4 world -> pixel projection of the (static) task camera for ``images``
+            (see :func:`~envs.robosuite.make.project_points`); ``None`` without images.
     """
 
     task_name: str
@@ -54,6 +56,7 @@ class Demo:
     keyframes: list[int] = field(default_factory=list)
     camera: str = "agentview"
     control: str = "absolute"
+    camera_matrix: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.eef_pos)
@@ -151,6 +154,7 @@ def record_demo(
         phases=rec["phase"],
         camera=env.camera,
         control=env.control,
+        camera_matrix=env.camera_matrix() if images else None,
     )
     demo.compute_keyframes()
     return demo

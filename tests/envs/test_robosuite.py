@@ -117,6 +117,46 @@ def test_dataset_round_trip(lift_demo, tmp_path):
     assert np.allclose(back.object_poses["cube"], lift_demo.object_poses["cube"], atol=1e-5)
 
 
+def test_record_demos_drops_failures_and_reports_stats(monkeypatch):
+    from envs.robosuite import recorder
+
+    real = recorder.run_expert
+
+    def flaky(env, **kw):
+        res = real(env, **kw)
+        if env.seed == 11:
+            res.success = False
+        return res
+
+    monkeypatch.setattr(recorder, "run_expert", flaky)
+    demos, stats = recorder.record_demos("Lift", 3, seed0=10, progress=False, images=False)
+    assert [d.seed for d in demos] == [10, 12]
+    assert stats["dropped"] == 1 and stats["failed_seeds"] == [11] and stats["success_rate"] == pytest.approx(2 / 3)
+    assert stats["frames"] == sum(len(d) for d in demos) and stats["frames_per_s"] > 0
+    assert stats["mean_keyframes"] == pytest.approx(np.mean([len(d.keyframes) for d in demos]))
+    kept, stats = recorder.record_demos("Lift", 2, seed0=10, progress=False, images=False, keep_failed=True)
+    assert len(kept) == 2 and not kept[1].success and stats["dropped"] == 0
+
+
+def test_camera_projection_puts_the_cube_on_its_pixels(lift_demo):
+    from envs.robosuite.make import project_points
+
+    u, v = project_points(lift_demo.camera_matrix, lift_demo.object_poses["cube"][0, :3])[0]
+    r, g, b = lift_demo.images[0, int(round(v)), int(round(u))].astype(int)
+    assert r > 100 and r > g + 50 and r > b + 50  # the red cube
+
+
+def test_demo_figure(lift_demo, tmp_path):
+    pytest.importorskip("matplotlib")
+    from PIL import Image
+
+    from envs.robosuite.figures import save_demo_figure
+
+    path = save_demo_figure(lift_demo, tmp_path / "robot_Lift.png")
+    with Image.open(path) as im:
+        assert im.size[0] > 800 and im.size[1] > 500
+
+
 def test_executor_reaches_a_reachable_target_and_sets_the_gripper(lift_env):
     lift_env.reset(1)
     start = lift_env.eef_pos
