@@ -58,6 +58,18 @@ def test_images_are_upright_flips_of_the_raw_render(lift_env):
     assert img[-CAM // 4 :].mean() > img[: CAM // 4].mean() + 40
 
 
+def test_wrist_camera_and_state_only_envs():
+    env = make_env("Lift", seed=0, camera_size=32, wrist=True)
+    imgs = env.images()
+    assert set(imgs) == {"image", "wrist"} and imgs["wrist"].shape == (32, 32, 3)
+    assert not np.array_equal(imgs["wrist"], imgs["image"])
+    env.close()
+    blind = make_env("Lift", seed=0, render=False)
+    with pytest.raises(RuntimeError, match="render=False"):
+        blind.images()
+    blind.close()
+
+
 def test_seed_determines_the_initial_state(lift_env):
     other = make_env("Lift", seed=5, render=False)
     other.reset(3)
