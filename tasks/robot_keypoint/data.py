@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing as mp
 import os
 import shutil
 from pathlib import Path
@@ -45,20 +46,25 @@ def demo_seeds(cfg: RobotKeypointConfig, task_name: str) -> list[int]:
     return [cfg.seed_offset + 1000 * ti + i for i in range(cfg.episodes)]
 
 
-def load_or_record_demos(task_name: str, seeds: list[int], camera_size: int, progress: bool = True) -> list:
-    """The demos of ``task_name`` for consecutive ``seeds`` (failed ones included, with ``success`` False),
-    from the demo cache or recorded now in one env with a progress bar."""
+def demo_cache_path(task_name: str, seeds: list[int], camera_size: int) -> Path:
+    return demo_cache_dir() / f"{task_name}_seed{seeds[0]}_n{len(seeds)}_cam{camera_size}"
+
+
+def record_to_cache(task_name: str, seeds: list[int], camera_size: int, progress: bool = True,
+                    position: int = 0) -> str:
+    """Record the demos of ``task_name`` for consecutive ``seeds`` (failed ones included, with ``success``
+    False) in one env, and save them to the demo cache unless they are there already. Returns the path."""
     from tqdm.auto import tqdm
 
     from envs import robosuite as rs
 
-    path = demo_cache_dir() / f"{task_name}_seed{seeds[0]}_n{len(seeds)}_cam{camera_size}"
+    path = demo_cache_path(task_name, seeds, camera_size)
     if (path / "DONE").exists():
-        return list(rs.load_demos(path))
+        return str(path)
     env = rs.make_env(task_name, seeds[0], camera_size=camera_size)
     demos = []
     try:
-        bar = tqdm(seeds, desc=f"expert demos {task_name}", unit="demo", disable=not progress)
+        bar = tqdm(seeds, desc=f"expert demos {task_name}", unit="demo", disable=not progress, position=position)
         for seed in bar:
             demos.append(rs.record_demo(task_name, seed, camera_size=camera_size, env=env))
             bar.set_postfix(ok=sum(d.success for d in demos), frames=len(demos[-1]))
@@ -69,12 +75,38 @@ def load_or_record_demos(task_name: str, seeds: list[int], camera_size: int, pro
     if tmp.exists():
         shutil.rmtree(tmp)
     rs.save_demos(demos, tmp, stats=stats)
-    tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "DONE").write_text(json.dumps(stats))
     if path.exists():
         shutil.rmtree(path)
     tmp.rename(path)  # the cache entry appears whole or not at all
-    return demos
+    return str(path)
+
+
+def record_all(jobs: list[tuple[str, list[int]]], camera_size: int, progress: bool = True) -> dict[str, list]:
+    """Demos of every ``(task, seeds)`` job: recorded in spawned processes (one per task, up to the CPU count)
+    and loaded back from the demo cache.
+
+    Why processes: the simulator's offscreen EGL context must not live in the calling process. After MuJoCo
+    has rendered with EGL, a later first ``import triton`` (torch does it lazily, e.g. when a model loads for
+    ``embodied-r1 eval``) segfaults on this machine; it also frees the GL memory, and the tasks record in
+    parallel.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    from envs import robosuite as rs
+
+    todo = [(t, s) for t, s in jobs if not (demo_cache_path(t, s, camera_size) / "DONE").exists()]
+    if todo:
+        ctx = mp.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1), mp_context=ctx) as pool:
+            futures = [pool.submit(record_to_cache, t, s, camera_size, progress, i) for i, (t, s) in enumerate(todo)]
+            try:
+                for f in futures:
+                    f.result()
+            except BrokenProcessPool as exc:
+                raise UserError(f"robot-keypoint: a demo-recording process died ({exc}); see its output above") from exc
+    return {t: list(rs.load_demos(demo_cache_path(t, s, camera_size))) for t, s in jobs}
 
 
 def demo_arrays(demo) -> dict:
@@ -171,9 +203,10 @@ def build_dataset(cfg: RobotKeypointConfig, seed: int, progress: bool = True):
                         f"supported tasks: {', '.join(SUPPORTED_TASKS)}")
     rng = np.random.default_rng(seed)
     splits: dict[str, list[dict]] = {"train": [], "test": [], "test_heldout_task": []}
+    recorded = record_all([(t, demo_seeds(cfg, t)) for t in cfg.all_tasks], cfg.camera_size, progress)
     for task_name in cfg.all_tasks:
         seeds = demo_seeds(cfg, task_name)
-        demos = [demo_arrays(d) for d in load_or_record_demos(task_name, seeds, cfg.camera_size, progress)]
+        demos = [demo_arrays(d) for d in recorded[task_name]]
         ok = [i for i, d in enumerate(demos) if d["success"]]
         if not ok:
             raise UserError(f"robot-keypoint: no successful {task_name} demo among seeds {seeds[0]}..{seeds[-1]}")

@@ -42,7 +42,7 @@ def plot_keypoint_errors(rows: list[dict], completions: list, out_dir, title: st
             ax.hist(np.clip(m, 0, bins[-1]), bins=bins, alpha=0.75, color="tab:blue",
                     label=f"model (n={len(m)}, median {np.median(m):.3f} m)")
         n_rows = sum(r["question_type"] == "keypoint" and r.get("task_name") == task for r in rows)
-        ax.set_title(f"{task}: parsed {len(m)}/{n_rows}")
+        ax.set_title(f"{task}: model answers parsed {len(m)}/{n_rows}")
         ax.set_xlabel("next-keypoint L2 error (m)")
         ax.set_ylabel("rows")
         ax.legend(fontsize=8)

@@ -187,6 +187,13 @@ def test_baselines_are_well_formed_and_stay_predicts_the_current_state():
     assert m["keypoint_l2_mean"] == pytest.approx(0.1) and m["mcq_acc"] == 1.0 and m["direction_acc"] == 1.0
 
 
+def test_write_report_draws_the_error_histogram(tmp_path):
+    rows = [_row("keypoint", "", target=(0.0, 0.0, 1.0, 1.0), task=t) for t in ("Lift", "Lift", "Stack")]
+    comps = ["<answer>[0.03, 0.04, 1.0, 1]</answer>", "<answer>[0, 0, 1.2, 0]</answer>", "oops"]
+    paths = RobotKeypointTask().write_report({"model": "m", "split": "test"}, rows, comps, tmp_path)
+    assert [p.name for p in paths] == ["keypoint_errors.png"] and paths[0].stat().st_size > 10_000
+
+
 def test_reward_specs_follow_the_config_weights():
     task = RobotKeypointTask()
     names = [s.name for s in task.reward_specs(RobotKeypointConfig())]
@@ -449,3 +456,12 @@ def test_fault_in_one_episode_fails_it_and_the_sweep_goes_on(tmp_path):
     assert not results[2]["success"] and results[2]["reason"].startswith("fault: simulation unstable")
     assert results[3]["success"], results[3]
     assert summary["tasks"]["Lift"]["episodes"] == 4 and summary["tasks"]["Lift"]["successes"] == 1
+
+
+@pytest.mark.slow
+def test_eval_control_with_a_model_preset_goes_through_the_generator(tmp_path):
+    _, out, results = _eval_control(tmp_path, "--policy", "tiny", "--tasks", "Lift", "--episodes", "2", "--workers", "2",
+                                    "video_episodes=0", "max_keypoint_calls=2", "camera_size=32", "max_new_tokens=24")
+    assert len(results) == 2 and all(r["calls"] == 2 and len(r["answers"]) == 2 for r in results)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["generate_calls"] >= 2 and summary["tasks"]["Lift"]["episodes"] == 2
