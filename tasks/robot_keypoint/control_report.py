@@ -199,7 +199,7 @@ def _run_settings(policy: str):
 
 
 def offline_keypoint_error(opts, generator, log=print) -> dict:
-    """L2 error (m) of the policy's next-keypoint answers on the eval split's ``keypoint`` rows.
+    """L2 error (m) of the policy's next-keypoint answers on the test splits' ``keypoint`` rows of ``opts.tasks``.
 
     Model policies answer the rows of their own run's dataset (found in the cache by its settings); ``zero``
     answers each row's current state; ``oracle`` answers the labels themselves (0 by construction).
@@ -217,13 +217,15 @@ def offline_keypoint_error(opts, generator, log=print) -> dict:
         return {"l2_mean": None, "note": "n/a: no cached robot-keypoint eval split for this policy "
                                          "(build it with `embodied-r1 data robot-keypoint`)"}
     data = load_from_disk(str(path / "data"))
-    split = data["test"]
-    idx = [i for i, (q, t) in enumerate(zip(split["question_type"], split["task_name"]))
-           if q == "keypoint" and t in opts.tasks][:opts.offline_max_rows]
-    if not idx:
+    rows = []
+    for name in sorted(n for n in data if n.startswith("test")):  # test, test_heldout_task
+        split = data[name]
+        idx = [i for i, (q, t) in enumerate(zip(split["question_type"], split["task_name"]))
+               if q == "keypoint" and t in opts.tasks]
+        rows += [split[i] for i in idx[:opts.offline_max_rows - len(rows)]]
+    if not rows:
         return {"l2_mean": None, "dataset": str(path), "note": f"n/a: {path} has no test keypoint rows of "
                                                               f"{', '.join(opts.tasks)}"}
-    rows = [split[i] for i in idx]
     if opts.policy == "oracle":
         preds = [r["target"] for r in rows]
     elif opts.policy == "zero":

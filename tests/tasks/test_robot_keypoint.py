@@ -260,6 +260,26 @@ def test_control_cli_reports_bad_options_in_one_line(tmp_path):
     assert res.exit_code == 2 and "unknown eval-control option 'max_calls'" in res.output
 
 
+def test_offline_keypoint_error_of_local_policies_reads_the_cached_test_splits(tmp_path, monkeypatch):
+    from datasets import Dataset, DatasetDict
+
+    from tasks.robot_keypoint.control_report import offline_keypoint_error
+
+    monkeypatch.setenv("EMBODIED_R1_DATA", str(tmp_path))
+    assert offline_keypoint_error(parse_options({"policy": "zero"}), None)["l2_mean"] is None  # nothing cached
+    rows = [_row("keypoint", "", target=(0.0, 0.0, 0.9, 1.0), current=(0.0, 0.0, 1.0, 0.0), task="Lift"),
+            _row("mcq", "A", task="Lift"), _row("keypoint", "", target=(0.3, 0.0, 1.0, 1.0), current=(0.0, 0.0, 1.0, 0.0),
+                                               task="PickPlaceCan")]
+    folder = tmp_path / "robot-keypoint" / "abc"
+    DatasetDict(train=Dataset.from_list(rows[:1]), test=Dataset.from_list(rows[:2]),
+                test_heldout_task=Dataset.from_list(rows[2:])).save_to_disk(str(folder / "data"))
+    (folder / "card.json").write_text(json.dumps({"seed": 0, "settings": {}}))
+    zero = offline_keypoint_error(parse_options({"policy": "zero", "tasks": "Lift,PickPlaceCan"}), None)
+    assert zero["n"] == 2 and zero["per_task"] == pytest.approx({"Lift": 0.1, "PickPlaceCan": 0.3})
+    assert zero["l2_mean"] == pytest.approx(0.2)
+    assert offline_keypoint_error(parse_options({"policy": "oracle", "tasks": "Lift"}), None)["l2_mean"] == 0.0
+
+
 def test_model_policy_uses_the_training_prompt_and_parser():
     from tasks.robot_keypoint.control import ModelPolicy
 
