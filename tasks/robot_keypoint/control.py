@@ -205,6 +205,8 @@ def run_sweep(opts: ControlOptions, generator=None, log=print, env_factory: str 
     from tasks.robot_keypoint.control_report import summarize
 
     out = Path(opts.output)
+    if (out / "results.jsonl").exists():
+        raise UserError(f"{out} already holds results.jsonl of another sweep; choose another --output")
     out.mkdir(parents=True, exist_ok=True)
     jobs = make_jobs(opts)
     settings = WorkerSettings(policy=opts.policy if opts.is_local else "model",

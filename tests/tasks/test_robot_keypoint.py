@@ -362,6 +362,8 @@ def test_model_queries_of_live_episodes_are_batched_across_workers(tmp_path, mon
     assert sum(calls) == 8 and calls[:2] == [2, 2]  # the 2 live episodes are answered in one generate call
     assert summary["generate_calls"] == len(calls) and summary["mean_batch"] > 1.0
     assert summary["tasks"]["Stack"]["successes"] == 2 and summary["overall"]["mean_calls"] == 2.0
+    with pytest.raises(UserError, match="already holds results.jsonl"):  # a finished sweep is never overwritten
+        run_control({"policy": "zero", "output": str(out)}, policy_factory=None, log=lambda m: None)
 
 
 # ------------------------------------------------------------------------------------------ slow: real robosuite
