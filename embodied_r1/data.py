@@ -18,11 +18,11 @@ def cache_root() -> Path:
     return Path(os.environ.get("EMBODIED_R1_DATA", Path.home() / ".cache" / "embodied-r1" / "datasets"))
 
 
-def dataset_key(task_name: str, task_cfg, seed: int) -> str:
-    """Stable key of a dataset from its task, settings and seed."""
+def dataset_key(task_name: str, task_cfg, seed: int, data_version: str = "1") -> str:
+    """Stable key of a dataset from its task, the task's data-code version, settings and seed."""
     cfg = dataclasses.asdict(task_cfg) if dataclasses.is_dataclass(task_cfg) else dict(task_cfg or {})
     cfg.pop("rewards", None)  # reward weights do not change the data
-    blob = json.dumps({"task": task_name, "cfg": cfg, "seed": seed}, sort_keys=True, default=str)
+    blob = json.dumps({"task": task_name, "cfg": cfg, "seed": seed, "v": data_version}, sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
@@ -42,7 +42,7 @@ def load_or_build(task, task_cfg, seed: int, root: Path | None = None, rebuild: 
     from datasets import DatasetDict, load_from_disk
 
     root = root or cache_root()
-    path = root / task.name / dataset_key(task.name, task_cfg, seed)
+    path = root / task.name / dataset_key(task.name, task_cfg, seed, str(getattr(task, "data_version", "1")))
     if (path / "card.json").exists() and not rebuild:
         try:
             return load_from_disk(str(path / "data")), path

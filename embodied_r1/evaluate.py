@@ -58,6 +58,7 @@ def evaluate(cfg: TrainConfig, model_spec: str, out_dir: Path, log=print, progre
     Returns:
         ``{"model": metrics, "baselines": {name: metrics}, "n": rows, ...}``.
     """
+    import torch  # noqa: F401  (before any task renders with EGL: a first torch/triton import after EGL can crash)
     from tqdm.auto import tqdm
 
     task = make_task(cfg.task)

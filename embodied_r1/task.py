@@ -74,6 +74,8 @@ class Task:
     config_cls: ClassVar[type] = object
     #: Column whose equal values must share a generation batch (e.g. one contact seen by several sensors).
     group_column: ClassVar[str | None] = None
+    #: Bump when the task's data code changes: it is part of the dataset cache key, so old caches are not reused.
+    data_version: ClassVar[str] = "1"
 
     def build_dataset(self, cfg: Any, seed: int):
         """Build the task's data.
@@ -127,6 +129,7 @@ class Task:
     # Closed-loop control: tasks that can drive a simulator implement these (see `embodied-r1 eval-control`).
     supports_control: ClassVar[bool] = False
 
-    def run_control(self, options: dict, policy_factory: Callable, out_dir) -> dict:
-        """Run closed-loop evaluation; ``policy_factory(spec)`` builds a policy from a name or checkpoint."""
+    def run_control(self, options: dict, policy_factory: Callable, log: Callable = print) -> dict:
+        """Run closed-loop evaluation with ``options`` (the task's own schema); ``policy_factory(spec)`` builds a
+        :class:`embodied_r1.rollout.Generator` from a run directory, model folder or preset; ``log`` takes lines."""
         raise NotImplementedError(f"task '{self.name}' has no closed-loop control evaluation")
