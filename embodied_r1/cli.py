@@ -129,8 +129,7 @@ def eval_cmd(task, model, config, output, overrides):
     if not config and (run_dir / "config.yaml").exists():
         config = str(run_dir / "config.yaml")
         task = task or _run_task(run_dir)
-    extra = [] if not config or not (run_dir / "config.yaml").exists() else ["output_dir=null"]
-    cfg = _resolve(task, config, overrides, extra)
+    cfg = _resolve(task, config, overrides, ["output_dir=null"])  # eval writes to --output, not the run's folder
     out = Path(output) if output else (run_dir / "eval" if (run_dir / "run.json").exists() else Path("runs") / f"eval-{cfg.task}")
     result = evaluate(cfg, model, out, log=click.echo)
     Console().print(metrics_table(result))

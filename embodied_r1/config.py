@@ -148,9 +148,9 @@ def build_dataclass(cls, data: dict | None, where: str):
     kwargs = {}
     for name, value in data.items():
         ftype = fields[name].type
-        sub = _nested_dataclass(cls, name)
-        default = _dict_default(fields[name])
-        if default is not None and isinstance(value, dict):
+        default = _factory_default(fields[name])
+        sub = type(default) if dataclasses.is_dataclass(default) else None
+        if isinstance(default, dict) and default and isinstance(value, dict):
             value = {**default, **value}  # dict settings (e.g. reward weights) merge with their defaults
         if sub is not None and isinstance(value, dict):
             value = build_dataclass(sub, value, f"{where}.{name}")
@@ -163,21 +163,9 @@ def build_dataclass(cls, data: dict | None, where: str):
         raise UserError(f"config section '{where}': {exc}") from exc
 
 
-def _dict_default(f) -> dict | None:
-    if f.default_factory is not dataclasses.MISSING:
-        probe = f.default_factory()
-        if isinstance(probe, dict) and probe:
-            return probe
-    return None
-
-
-def _nested_dataclass(cls, name):
-    default = next(f for f in dataclasses.fields(cls) if f.name == name)
-    if default.default_factory is not dataclasses.MISSING:
-        probe = default.default_factory()
-        if dataclasses.is_dataclass(probe):
-            return type(probe)
-    return None
+def _factory_default(f):
+    """The value a field's ``default_factory`` makes (None for fields without one)."""
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else None
 
 
 _SIMPLE = {"int": int, "float": float, "bool": bool, "str": str, "list": list, "dict": dict}

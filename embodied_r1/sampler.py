@@ -79,8 +79,8 @@ class GroupRepeatSampler(RepeatSampler):
         self.bin_size = max(1, batch_size // self.num_processes)
         self._len = None
 
-    def _chunks(self) -> list[list[int]]:
-        gen = self.generator if self.shuffle else None
+    def _chunks(self, gen: torch.Generator | None = None) -> list[list[int]]:
+        gen = (gen or self.generator) if self.shuffle else None
         bins = pack_groups(self.groups, self.bin_size, gen)
         per = self.num_processes
         return [sum(bins[i:i + per], []) for i in range(0, len(bins) - per + 1, per)]
@@ -94,7 +94,10 @@ class GroupRepeatSampler(RepeatSampler):
 
     def __len__(self) -> int:
         if self._len is None:
-            self._len = sum(len(c) for c in self._chunks()) * self.mini_repeat_count * self.repeat_count
-            if self.shuffle:  # _chunks consumed random numbers; restart the stream so iteration matches the seed
-                self.generator.manual_seed(self.seed if self.seed is not None else 0)
+            # Pack on a copy of the generator, so asking for the length leaves the shuffle stream untouched.
+            probe = None
+            if self.shuffle:
+                probe = torch.Generator()
+                probe.set_state(self.generator.get_state())
+            self._len = sum(len(c) for c in self._chunks(probe)) * self.mini_repeat_count * self.repeat_count
         return self._len

@@ -173,12 +173,6 @@ def count_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def describe_model(name: str) -> dict:
-    """A short description of a preset (for ``--help`` and the README)."""
-    p = PRESETS[name]
-    return {"name": name, "description": p.description, "max_pixels": p.max_pixels}
-
-
 def save_model_info(path: Path, model, name: str) -> None:
     """Write ``model_info.json`` (parameter count and origin) next to a saved model."""
     path.mkdir(parents=True, exist_ok=True)

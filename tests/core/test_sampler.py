@@ -55,3 +55,13 @@ def test_same_seed_same_order():
     a = list(GroupRepeatSampler(list(range(30)), groups, 2, 6, shuffle=True, seed=1))
     b = list(GroupRepeatSampler(list(range(30)), groups, 2, 6, shuffle=True, seed=1))
     assert a == b
+
+
+def test_len_does_not_disturb_the_shuffle():
+    groups = [i // 3 for i in range(30)]
+    a = GroupRepeatSampler(list(range(30)), groups, 2, 6, shuffle=True, seed=5)
+    b = GroupRepeatSampler(list(range(30)), groups, 2, 6, shuffle=True, seed=5)
+    n = len(a)
+    first = list(a)
+    assert first == list(b) and n == len(first)
+    assert list(a) != first or len(set(groups)) == 1  # the next epoch continues the stream, not a rewind
