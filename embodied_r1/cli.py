@@ -18,8 +18,11 @@ Examples:
   embodied-r1 train --task robot-keypoint --config configs/robot_keypoint_quickstart.yaml
   embodied-r1 train --task touch --model small --stage grpo grpo.learning_rate=1e-4 touch.num_levels=5
   embodied-r1 train --task touch --output runs/t1 --resume        # continue after preemption
+  embodied-r1 train --output runs/t1 --resume --allow-config-change grpo.max_steps=300   # extend a run
 \b
-Without --config the task's defaults and the 'tiny' offline model are used.
+Without --config, an offline preset (default 'tiny') trains with the task's recipe (SFT warm start, then
+GRPO); other models start from the task's defaults. --resume uses the run's own config.yaml: settings
+that differ are refused unless --allow-config-change.
 Overrides are dotted key=value pairs: model.*, grpo.* (trl.GRPOConfig), sft.* (trl.SFTConfig), <task>.*.
 """
 
@@ -53,7 +56,7 @@ def _task_cfg_cls(name: str):
     return REGISTRY.get_class(name).config_cls
 
 
-def _resolve(task: str | None, config: str | None, overrides: tuple[str, ...], extra: list[str]):
+def _resolve(task: str | None, config: str | None, overrides: tuple[str, ...], extra: list[str], base=None):
     from embodied_r1.config import load_config, read_yaml
 
     if task and config:
@@ -61,7 +64,47 @@ def _resolve(task: str | None, config: str | None, overrides: tuple[str, ...], e
         if yaml_task and yaml_task != task:
             raise UserError(f"--task {task} conflicts with task '{yaml_task}' in {config}; drop one of them")
     pre = [f"task={task}"] if task else []
-    return load_config(config, pre + list(overrides) + extra, _task_cfg_cls)
+    return load_config(config, pre + list(overrides) + extra, _task_cfg_cls, base=base)
+
+
+def _train_config(task, config, overrides, extra):
+    """A new run's config: with no --config and an offline preset model, the task's recipe is the base."""
+    from embodied_r1.models.presets import PRESETS
+
+    cfg = _resolve(task, config, overrides, extra)
+    recipe = _recipe(cfg.task)
+    if config or not recipe or cfg.model.name not in PRESETS:
+        return cfg
+    return _resolve(task, config, overrides, extra, base={"task": cfg.task, **recipe})
+
+
+def _recipe(task: str) -> dict:
+    from embodied_r1.registry import REGISTRY
+
+    return dict(REGISTRY.get_class(task).recipe or {})
+
+
+def _resume_config(task, config, overrides, extra, output: str, allow_change: bool):
+    """The config of a resumed run: its own ``config.yaml``, with what --config and overrides change on top.
+
+    Returns:
+        ``(cfg, changes)``; changes are refused unless ``allow_change``.
+    """
+    from embodied_r1.config import config_diff, config_from_dict, read_yaml
+
+    stored_path = Path(output) / "config.yaml"
+    if not stored_path.exists():
+        raise UserError(f"--resume: {output} holds no run to continue (no config.yaml); drop --resume to start one")
+    stored = read_yaml(stored_path)
+    if task and stored.get("task") != task:
+        raise UserError(f"--resume: {output} holds a run of task '{stored.get('task')}', not '{task}'")
+    old = config_from_dict(stored, _task_cfg_cls)
+    new = _resolve(None, config, overrides, extra, base=stored)
+    changes = config_diff(old, new)
+    if changes and not allow_change:
+        raise UserError(f"--resume would change the run's settings ({'; '.join(changes)}); resume without them, or "
+                        f"pass --allow-config-change to apply them and record the change in the run directory")
+    return new, changes
 
 
 @main.command(epilog=EPILOG_TRAIN)
@@ -70,17 +113,29 @@ def _resolve(task: str | None, config: str | None, overrides: tuple[str, ...], e
 @click.option("--model", "-m", help="Preset (tiny, small, qwen2.5-vl-3b-arch, qwen2.5-vl-7b-arch), hub id or folder.")
 @click.option("--stage", type=click.Choice(["sft", "grpo"]), help="Run only this stage (default: the config's stages).")
 @click.option("--output", "-o", type=click.Path(), help="Run directory (default runs/<task>-<time>).")
-@click.option("--resume", is_flag=True, help="Continue the run in --output from its last checkpoint.")
+@click.option("--resume", is_flag=True, help="Continue the run in --output from its last complete checkpoint, "
+                                              "with the run's own config.")
+@click.option("--allow-config-change", is_flag=True, help="With --resume: apply settings that differ from the run's "
+                                                          "config (recorded in config_changes.jsonl).")
 @click.argument("overrides", nargs=-1)
-def train(task, config, model, stage, output, resume, overrides):
+def train(task, config, model, stage, output, resume, allow_config_change, overrides):
     """Train a policy on a task (SFT warm start and/or GRPO)."""
+    from embodied_r1.rundir import RunDir
     from embodied_r1.run import Preempted, train as run_train
 
     if resume and not output:
         raise UserError("--resume needs --output RUN_DIR: the run to continue")
+    if allow_config_change and not resume:
+        raise UserError("--allow-config-change only applies with --resume")
     extra = ([f"model.name={model}"] if model else []) + ([f"stages=[{stage}]"] if stage else [])
     extra += [f"output_dir={output}"] if output else []
-    cfg = _resolve(task, config, overrides, extra)
+    if resume:
+        cfg, changes = _resume_config(task, config, overrides, extra, output, allow_config_change)
+        if changes:
+            RunDir(output).record_config_change(cfg, changes)
+            click.secho(f"config changed on resume: {'; '.join(changes)}", fg="yellow", err=True)
+    else:
+        cfg = _train_config(task, config, overrides, extra)
     try:
         run = run_train(cfg, resume=resume, log=lambda m: click.echo(m))
     except Preempted as exc:
@@ -93,19 +148,27 @@ def _print_summary(run):
     from rich.console import Console
     from rich.table import Table
 
-    rows = [r for r in run.read_metrics() if r.get("stage") == "grpo" and "reward" in r]
-    table = Table(title=f"GRPO rewards · {run.path}")
+    all_rows = run.read_metrics()
+    rows = [r for r in all_rows if r.get("stage") == "grpo" and "reward" in r]
+    keys = ["reward", "frac_reward_zero_std"]
+    keys += sorted({key for r in rows for key in r if key.startswith("rewards/") and key.endswith("/mean")})
+    title = "GRPO rewards"
+    if not rows:  # an SFT-only run: its loss
+        rows, keys, title = [r for r in all_rows if "loss" in r], ["loss", "mean_token_accuracy"], "training loss"
+    table = Table(title=f"{title} · {run.path}")
     table.add_column("metric")
     table.add_column("first steps", justify="right")
     table.add_column("last steps", justify="right")
-    if rows:
-        k = max(1, min(5, len(rows) // 4 or 1))
-        keys = ["reward"] + sorted({key for r in rows for key in r if key.startswith("rewards/") and key.endswith("/mean")})
-        for key in keys:
-            first = [r[key] for r in rows[:k] if key in r]
-            last = [r[key] for r in rows[-k:] if key in r]
-            table.add_row(key, f"{sum(first) / len(first):.3f}" if first else "—", f"{sum(last) / len(last):.3f}" if last else "—")
+    k = max(1, min(5, len(rows) // 4 or 1))
+    for key in keys:
+        first = [r[key] for r in rows[:k] if key in r]
+        last = [r[key] for r in rows[-k:] if key in r]
+        if first or last:
+            table.add_row(key, f"{sum(first) / len(first):.3f}" if first else "—",
+                          f"{sum(last) / len(last):.3f}" if last else "—")
     Console().print(table)
+    for w in run.info().get("warnings", []):
+        click.secho(f"warning: {w}", fg="yellow")
     click.echo(f"plots: {run.path / 'plots'}   metrics: {run.metrics_path}   model: {run.path / 'final'}")
 
 

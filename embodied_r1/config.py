@@ -15,6 +15,7 @@ Example YAML::
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 from dataclasses import dataclass, field
@@ -262,8 +263,29 @@ def _trl_fields(kind: str) -> set[str]:
 _OWNED = {"output_dir", "logging_dir", "resume_from_checkpoint", "seed"}
 
 
+def _trl_types(kind: str) -> dict[str, str]:
+    """Scalar field types of the TRL config, spelled as :func:`_check_type` reads them (``"float | None"``)."""
+    import typing
+
+    import trl
+
+    cls = trl.GRPOConfig if kind == "grpo" else trl.SFTConfig
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # an unresolvable annotation: leave the value checks to TRL
+        return {}
+    names = {int: "int", float: "float", bool: "bool", str: "str", type(None): "None"}
+    out = {}
+    for key, hint in hints.items():
+        args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, __import__("types").UnionType) else (hint,)
+        if all(a in names for a in args):
+            out[key] = " | ".join(names[a] for a in args)
+    return out
+
+
 def validate_trl_section(kind: str, section: dict) -> dict:
-    """Reject keys that ``trl.GRPOConfig`` / ``trl.SFTConfig`` do not have, and keys the run owns."""
+    """Reject keys that ``trl.GRPOConfig`` / ``trl.SFTConfig`` do not have, keys the run owns, and scalar values of
+    the wrong type (TRL itself would accept ``learning_rate: fast`` and fail at the first optimizer step)."""
     if not isinstance(section, dict):
         raise UserError(f"config section '{kind}' must be a mapping of trl.{kind.upper()}Config arguments")
     known = _trl_fields(kind)
@@ -273,24 +295,35 @@ def validate_trl_section(kind: str, section: dict) -> dict:
         if key not in known:
             raise UserError(f"unknown config key '{kind}.{key}': not a trl.{'GRPO' if kind == 'grpo' else 'SFT'}Config "
                             f"field{_closest(key, known)}")
+    types = _trl_types(kind)
+    for key, value in section.items():
+        if key in types:
+            section[key] = _check_type(value, types[key], f"{kind}.{key}")
     return section
 
 
-def load_config(path: str | None, overrides: list[str], task_config_cls_for) -> TrainConfig:
-    """Resolve defaults < YAML < overrides into a validated ``TrainConfig``.
+def load_config(path: str | None, overrides: list[str], task_config_cls_for, base: dict | None = None) -> TrainConfig:
+    """Resolve defaults < base < YAML < overrides into a validated ``TrainConfig``.
 
     Args:
         path: YAML file or None.
         overrides: ``key=value`` strings, applied in order.
         task_config_cls_for: ``fn(task_name) -> dataclass type`` of that task's settings (from the registry).
+        base: Settings below the YAML: a run's own config on ``--resume``, or a task's recipe.
 
     Returns:
         The resolved ``TrainConfig``.
     """
-    data = read_yaml(path) if path else {}
+    data = merge_dicts(base or {}, read_yaml(path) if path else {})
     for text in overrides:
         parts, value = parse_override(text)
         apply_override(data, parts, value)
+    return config_from_dict(data, task_config_cls_for)
+
+
+def config_from_dict(data: dict, task_config_cls_for) -> TrainConfig:
+    """Validate plain config data (the shape of ``config.yaml``) into a ``TrainConfig``."""
+    data = copy.deepcopy(data)
     task = data.get("task")
     if not task or not isinstance(task, str):
         raise UserError("no task given: pass --task NAME or set 'task:' in the config (see `embodied-r1 tasks`)")
@@ -309,6 +342,41 @@ def load_config(path: str | None, overrides: list[str], task_config_cls_for) -> 
     cfg.sft = dict(cfg.sft or {})
     cfg.task_config = build_dataclass(task_cls, task_section, task)
     return cfg
+
+
+def merge_dicts(base: dict, top: dict) -> dict:
+    """Deep merge: mappings merge key by key, anything else in ``top`` replaces ``base``.
+
+    >>> merge_dicts({"grpo": {"a": 1, "b": 2}}, {"grpo": {"b": 3}})
+    {'grpo': {'a': 1, 'b': 3}}
+    """
+    out = copy.deepcopy(base)
+    for k, v in top.items():
+        out[k] = merge_dicts(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
+def config_diff(old: TrainConfig, new: TrainConfig, ignore=("output_dir",)) -> list[str]:
+    """Every setting that differs between two configs, as ``key: old -> new`` lines.
+
+    >>> a, b = TrainConfig(task="x"), TrainConfig(task="x", seed=3)
+    >>> config_diff(a, b)
+    ['seed: 0 -> 3']
+    """
+    def flat(d, prefix=""):
+        out = {}
+        for k, v in d.items():
+            key = f"{prefix}{k}"
+            if isinstance(v, dict):
+                out.update(flat(v, key + "."))
+            else:
+                out[key] = v
+        return out
+
+    a, b = flat(old.to_dict()), flat(new.to_dict())
+    missing = object()
+    return [f"{k}: {a.get(k, '(unset)')} -> {b.get(k, '(unset)')}" for k in sorted(set(a) | set(b))
+            if k not in ignore and a.get(k, missing) != b.get(k, missing)]
 
 
 def dump_config(cfg: TrainConfig, path: Path) -> None:

@@ -76,6 +76,15 @@ class Task:
     group_column: ClassVar[str | None] = None
     #: Bump when the task's data code changes: it is part of the dataset cache key, so old caches are not reused.
     data_version: ClassVar[str] = "1"
+    #: Settings a bare ``train --task NAME`` on an offline random-init preset starts from (config-file shape:
+    #: ``stages``, ``sft``, ``grpo``, ``eval`` and the task's own section). A YAML given with ``--config``
+    #: replaces it whole; ``key=value`` overrides go on top of it.
+    recipe: ClassVar[dict] = {}
+
+    def group_size(self, cfg: Any) -> int | None:
+        """Rows per ``group_column`` value, when the config fixes it (the GRPO batch is checked against it
+        before any work starts); None when unknown or variable."""
+        return None
 
     def build_dataset(self, cfg: Any, seed: int):
         """Build the task's data.

@@ -8,11 +8,14 @@ batch rows of one group together). Reward weights and per-reward logging are TRL
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from pathlib import Path
 
 import torch
 from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
 
+from embodied_r1.checkpoints import CheckpointMixin
 from embodied_r1.counterfactual import CounterfactualReward
 from embodied_r1.errors import UserError
 from embodied_r1.rollout import HFGenerator
@@ -30,8 +33,14 @@ SFT_DEFAULTS = dict(
 )
 
 
-class EmbodiedGRPOTrainer(GRPOTrainer):
+class EmbodiedSFTTrainer(CheckpointMixin, SFTTrainer):
+    """``SFTTrainer`` whose checkpoints are complete or invisible and whose full weights resume strictly."""
+
+
+class EmbodiedGRPOTrainer(CheckpointMixin, GRPOTrainer):
     """``GRPOTrainer`` whose sampler keeps rows of one ``group_column`` value in one generation batch.
+
+    Its checkpoints are complete or invisible and full weights resume strictly (:mod:`embodied_r1.checkpoints`).
 
     Args:
         group_column: Dataset column of group ids, or None for TRL's own sampler.
@@ -64,6 +73,15 @@ def _hw_defaults() -> dict:
     return {"use_cpu": True, "bf16": False}
 
 
+@contextlib.contextmanager
+def _quiet_deprecations():
+    """TRL's configs default ``gradient_checkpointing``, which transformers 5 reports as deprecated on every
+    construction, whatever the user set; that line would otherwise stand in front of every config error."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*", category=FutureWarning)
+        yield
+
+
 def make_grpo_args(section: dict, out_dir: Path, seed: int, reward_weights: list[float]) -> GRPOConfig:
     """``GRPOConfig`` from project defaults, the config's ``grpo`` section and the run's paths.
 
@@ -72,7 +90,8 @@ def make_grpo_args(section: dict, out_dir: Path, seed: int, reward_weights: list
     kwargs = {**GRPO_DEFAULTS, **_hw_defaults(), **section}
     kwargs.setdefault("reward_weights", reward_weights)
     try:
-        return GRPOConfig(output_dir=str(out_dir), seed=seed, **kwargs)
+        with _quiet_deprecations():
+            return GRPOConfig(output_dir=str(out_dir), seed=seed, **kwargs)
     except (ValueError, TypeError) as exc:
         raise UserError(f"config section 'grpo' is not accepted by trl.GRPOConfig: {str(exc).splitlines()[0]}") from exc
 
@@ -81,9 +100,22 @@ def make_sft_args(section: dict, out_dir: Path, seed: int) -> SFTConfig:
     """``SFTConfig`` from project defaults, the config's ``sft`` section and the run's paths."""
     kwargs = {**SFT_DEFAULTS, **_hw_defaults(), **section}
     try:
-        return SFTConfig(output_dir=str(out_dir), seed=seed, **kwargs)
+        with _quiet_deprecations():
+            return SFTConfig(output_dir=str(out_dir), seed=seed, **kwargs)
     except (ValueError, TypeError) as exc:
         raise UserError(f"config section 'sft' is not accepted by trl.SFTConfig: {str(exc).splitlines()[0]}") from exc
+
+
+def reward_weights(task, task_cfg) -> tuple[list[str], list[float]]:
+    """Names and weights of the task's GRPO rewards (no model needed).
+
+    Raises:
+        UserError: The task declares no reward with a non-zero weight.
+    """
+    specs = task.reward_specs(task_cfg)
+    if not specs:
+        raise UserError(f"task '{task.name}' declares no rewards with non-zero weight; set weights in its config")
+    return [s.name for s in specs], [float(s.weight) for s in specs]
 
 
 def build_reward_funcs(task, task_cfg, generator_factory, max_new_tokens: int):
@@ -140,5 +172,5 @@ def make_sft_trainer(task, model, processor, train_ds, args_section: dict, out_d
                      seed: int, peft_config=None, callbacks=()):
     """Assemble a ``trl.SFTTrainer`` warm start on the task's gold completions."""
     args = make_sft_args(args_section, out_dir, seed)
-    return SFTTrainer(model=model, args=args, train_dataset=sft_dataset(task, train_ds), processing_class=processor,
+    return EmbodiedSFTTrainer(model=model, args=args, train_dataset=sft_dataset(task, train_ds), processing_class=processor,
                       peft_config=peft_config, callbacks=list(callbacks))

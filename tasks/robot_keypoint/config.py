@@ -143,3 +143,60 @@ class RobotKeypointConfig:
 def _positive_int(v, where: str) -> None:
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
         raise UserError(f"{where} must be a positive integer, got {v!r}")
+
+
+#: The quickstart recipe: what a bare ``embodied-r1 train --task robot-keypoint`` runs on an offline random-init preset
+#: (an SFT warm start, so that GRPO's groups see parseable answers with different rewards, then GRPO).
+#: ``configs/robot_keypoint_quickstart.yaml`` holds the same settings as a file (a test keeps them equal).
+RECIPE = {
+    "stages": [
+        "sft",
+        "grpo"
+    ],
+    "sft": {
+        "learning_rate": 0.005,
+        "per_device_train_batch_size": 8,
+        "max_steps": 80,
+        "logging_steps": 5,
+        "save_steps": 50,
+        "warmup_steps": 2
+    },
+    "grpo": {
+        "learning_rate": 0.0001,
+        "num_generations": 4,
+        "per_device_train_batch_size": 8,
+        "max_completion_length": 160,
+        "max_steps": 20,
+        "temperature": 1.0,
+        "beta": 0.0,
+        "logging_steps": 1,
+        "save_steps": 10,
+        "num_completions_to_print": 0
+    },
+    "eval": {
+        "max_samples": 64,
+        "batch_size": 16,
+        "max_new_tokens": 160
+    },
+    "robot-keypoint": {
+        "tasks": "Lift,Stack",
+        "episodes": 3,
+        "test_fraction": 0.34,
+        "heldout_task": "PickPlaceCan",
+        "heldout_episodes": 1,
+        "sample_every": 10,
+        "camera_size": 64,
+        "question_mix": {
+            "keypoint": 1.0,
+            "mcq": 1.0,
+            "current_state": 0.5,
+            "direction": 1.0
+        },
+        "rewards": {
+            "keypoint_reward": 1.0,
+            "mcq_reward": 1.0,
+            "direction_reward": 1.0,
+            "robot_format_reward": 0.5
+        }
+    }
+}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from embodied_r1.task import RewardSpec, Task
-from tasks.robot_keypoint.config import RobotKeypointConfig
+from tasks.robot_keypoint.config import RECIPE, RobotKeypointConfig
 
 
 class RobotKeypointTask(Task):
@@ -18,6 +18,7 @@ class RobotKeypointTask(Task):
     description = "next-keypoint reasoning on robosuite expert demos (Robot-R1), with closed-loop control eval"
     config_cls = RobotKeypointConfig
     supports_control = True
+    recipe = RECIPE
 
     # ------------------------------------------------------------------ data
     def build_dataset(self, cfg: RobotKeypointConfig, seed: int):

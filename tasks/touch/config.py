@@ -204,3 +204,53 @@ def _subset(name: str, values: list, known: tuple, allow_empty: bool = False) ->
         raise UserError(f"touch.{name} has unknown entries {bad}; known: {', '.join(known)}")
     if len(set(values)) != len(values):
         raise UserError(f"touch.{name} lists an entry twice: {values}")
+
+
+#: The quickstart recipe: what a bare ``embodied-r1 train --task touch`` runs on an offline random-init preset
+#: (an SFT warm start, so that GRPO's groups see parseable answers with different rewards, then GRPO).
+#: ``configs/touch_quickstart.yaml`` holds the same settings as a file (a test keeps them equal).
+RECIPE = {
+    "stages": [
+        "sft",
+        "grpo"
+    ],
+    "sft": {
+        "learning_rate": 0.005,
+        "per_device_train_batch_size": 8,
+        "max_steps": 200,
+        "logging_steps": 1,
+        "save_steps": 50,
+        "warmup_steps": 2
+    },
+    "grpo": {
+        "learning_rate": 0.0001,
+        "num_generations": 4,
+        "per_device_train_batch_size": 8,
+        "max_completion_length": 128,
+        "max_steps": 30,
+        "temperature": 1.0,
+        "beta": 0.0,
+        "logging_steps": 1,
+        "save_steps": 10,
+        "num_completions_to_print": 0
+    },
+    "eval": {
+        "max_samples": 72,
+        "batch_size": 24,
+        "max_new_tokens": 128
+    },
+    "touch": {
+        "num_levels": 3,
+        "num_materials": 40,
+        "heldout_material_fraction": 0.2,
+        "train_contacts": 120,
+        "test_contacts": 24,
+        "sensors_per_contact": 2,
+        "rewards": {
+            "ordinal_accuracy_reward": 1.0,
+            "cross_sensor_consistency_reward": 0.5,
+            "touch_format_reward": 0.2,
+            "tactile_grounded_reward": 0.5
+        }
+    }
+}

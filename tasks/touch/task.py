@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from embodied_r1.task import CounterfactualSpec, RewardSpec, Task
-from tasks.touch.config import COUNTERFACTUAL_MODES, TouchConfig
+from tasks.touch.config import COUNTERFACTUAL_MODES, RECIPE, TouchConfig
 
 
 class TouchTask(Task):
@@ -18,6 +18,11 @@ class TouchTask(Task):
     description = "Touch-R1 tactile reasoning: ordinal hardness/roughness/bumpiness from optical tactile images"
     config_cls = TouchConfig
     group_column = "contact_id"
+    recipe = RECIPE
+
+    def group_size(self, cfg: TouchConfig) -> int:
+        """Rows per contact: one per sensor it is rendered through."""
+        return cfg.sensors_per_contact
 
     def build_dataset(self, cfg: TouchConfig, seed: int):
         """``DatasetDict`` with ``train``, ``test`` and ``test_heldout_sensor`` (see :mod:`tasks.touch.data`)."""

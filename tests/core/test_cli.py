@@ -49,9 +49,18 @@ def test_resume_continues_from_last_checkpoint(tmp_path, toy_registered):
     info = json.loads((out / "run.json").read_text())
     info["done"] = []
     (out / "run.json").write_text(json.dumps(info))
+    # a longer run is a change of settings: refused without --allow-config-change, nothing touched
+    config_before = (out / "config.yaml").read_text()
     res = run(["train", "--task", "toy", "--output", str(out), "--resume", "grpo.max_steps=4", "grpo.save_steps=2", *FAST])
+    assert res.exit_code == 2 and "grpo.max_steps: 2 -> 4" in res.output, res.output
+    assert (out / "config.yaml").read_text() == config_before
+    res = run(["train", "--output", str(out), "--resume", "--allow-config-change", "grpo.max_steps=4",
+               "grpo.save_steps=2", *FAST])
     assert res.exit_code == 0, res.output
     assert "resuming from" in res.output and "checkpoint-2" in res.output
+    change = json.loads((out / "config_changes.jsonl").read_text().splitlines()[-1])
+    assert change["changes"] == ["grpo.max_steps: 2 -> 4"]
+    assert "max_steps: 4" in (out / "config.yaml").read_text()
     steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines() if '"reward"' in x]
     assert steps == [1, 2, 3, 4], steps
 
@@ -74,9 +83,11 @@ def test_preemption_saves_and_resume_finishes(tmp_path, toy_registered, monkeypa
     assert (out / "grpo" / "checkpoint-2").exists() or (out / "grpo" / "checkpoint-3").exists()
     assert not (out / "final").exists()
     monkeypatch.setattr(run_mod, "MetricsCallback", orig)
-    res = run(["train", "--task", "toy", "--output", str(out), "--resume", "grpo.max_steps=5", *FAST])
+    res = run(["train", "--task", "toy", "--output", str(out), "--resume"])  # the run's own config
     assert res.exit_code == 0, res.output
     assert (out / "final" / "config.json").exists()
+    steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines() if '"reward"' in x]
+    assert steps == [1, 2, 3, 4, 5], steps
 
 
 class _Multi(__import__("transformers").TrainerCallback):
