@@ -89,6 +89,8 @@ class TrainConfig:
         seed: Seed for data generation, model init and training.
         output_dir: Run directory (default ``runs/<task>-<timestamp>``).
         max_train_samples: Cap on training rows (None: all).
+        log_every: Print a compact progress line every this many steps (None: about 20 per stage); every
+            logged step still goes to ``metrics.jsonl`` and TensorBoard.
         grpo: Keyword arguments for ``trl.GRPOConfig``.
         sft: Keyword arguments for ``trl.SFTConfig``.
         task_config: The task's own settings, given in YAML under the task's name.
@@ -99,6 +101,7 @@ class TrainConfig:
     seed: int = 0
     output_dir: str | None = None
     max_train_samples: int | None = None
+    log_every: int | None = None
     model: ModelConfig = field(default_factory=ModelConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     grpo: dict = field(default_factory=dict)

@@ -15,15 +15,14 @@ from embodied_r1.rollout import HFGenerator
 
 
 def load_generator(model_spec: str, model_cfg: ModelConfig | None = None, seed: int = 0, batch_size: int = 16):
-    """A :class:`HFGenerator` for a preset, hub id, model folder or run directory (on GPU if there is one)."""
+    """A :class:`HFGenerator` for a preset, hub id, model folder or run directory, on this process's device."""
     import dataclasses
 
-    import torch
+    from embodied_r1.device import process_device
 
     cfg = dataclasses.replace(model_cfg or ModelConfig(), name=model_spec, lora=False)
     model, processor = make_model(cfg, seed=seed)
-    if torch.cuda.is_available():
-        model = model.to("cuda")
+    model = model.to(process_device())
     model.eval()
     return HFGenerator(model, processor, batch_size=batch_size)
 

@@ -13,7 +13,7 @@ from embodied_r1.config import TrainConfig
 from embodied_r1.data import load_or_build
 from embodied_r1.errors import UserError
 from embodied_r1.models.factory import make_model, make_peft_config, save_model_info
-from embodied_r1.monitor import SignalMonitor
+from embodied_r1.monitor import CompactProgress, SignalMonitor
 from embodied_r1.plots import plot_run
 from embodied_r1.preflight import check_run
 from embodied_r1.registry import make_task
@@ -193,6 +193,11 @@ def _run_stage(stage, cfg, task, model, processor, train_ds, run, peft_config, r
             raise StageError(f"stage grpo: the group sampler formed no batch from {len(train_ds)} rows (groups of "
                              f"'{task.group_column}' do not fill grpo.per_device_train_batch_size / num_generations "
                              f"prompts); use a batch that is a multiple of the group size or more rows")
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(ProgressCallback)  # its full metrics dict every step drowns the console
+    trainer.remove_callback(PrinterCallback)
+    trainer.add_callback(CompactProgress(stage, cfg.log_every))
     ckpt = _resume_point(run, stage, log) if resume else None
     if ckpt:
         log(f"stage {stage}: resuming from {ckpt}")

@@ -12,11 +12,11 @@ import contextlib
 import warnings
 from pathlib import Path
 
-import torch
 from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
 
 from embodied_r1.checkpoints import CheckpointMixin
 from embodied_r1.counterfactual import CounterfactualReward
+from embodied_r1.device import trainer_precision
 from embodied_r1.errors import UserError
 from embodied_r1.rollout import HFGenerator
 from embodied_r1.sampler import GroupRepeatSampler
@@ -67,12 +67,6 @@ class EmbodiedGRPOTrainer(CheckpointMixin, GRPOTrainer):
         )
 
 
-def _hw_defaults() -> dict:
-    if torch.cuda.is_available():
-        return {"bf16": torch.cuda.is_bf16_supported()}
-    return {"use_cpu": True, "bf16": False}
-
-
 @contextlib.contextmanager
 def _quiet_deprecations():
     """TRL's configs default ``gradient_checkpointing``, which transformers 5 reports as deprecated on every
@@ -87,7 +81,7 @@ def make_grpo_args(section: dict, out_dir: Path, seed: int, reward_weights: list
 
     TensorBoard logs go to ``<out_dir>/runs/`` (transformers 5 has no ``logging_dir`` argument).
     """
-    kwargs = {**GRPO_DEFAULTS, **_hw_defaults(), **section}
+    kwargs = {**GRPO_DEFAULTS, **trainer_precision(), **section}
     kwargs.setdefault("reward_weights", reward_weights)
     try:
         with _quiet_deprecations():
@@ -98,7 +92,7 @@ def make_grpo_args(section: dict, out_dir: Path, seed: int, reward_weights: list
 
 def make_sft_args(section: dict, out_dir: Path, seed: int) -> SFTConfig:
     """``SFTConfig`` from project defaults, the config's ``sft`` section and the run's paths."""
-    kwargs = {**SFT_DEFAULTS, **_hw_defaults(), **section}
+    kwargs = {**SFT_DEFAULTS, **trainer_precision(), **section}
     try:
         with _quiet_deprecations():
             return SFTConfig(output_dir=str(out_dir), seed=seed, **kwargs)

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from embodied_r1.config import ModelConfig
+from embodied_r1.device import process_device, torch_dtype
 from embodied_r1.errors import UserError
 from embodied_r1.models.presets import PRESETS
 from embodied_r1.models.tokenizer import ASSET_DIR
@@ -76,7 +77,7 @@ def _preset_model(name: str, tok, seed: int, dtype):
     # Seeded so the same preset, seed and device give the same random weights (resume and eval rely on it).
     # Built directly on the GPU in the target dtype when there is one: the 7B shape would need 33 GB of host
     # memory and minutes of CPU initialisation in fp32.
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = process_device()
     previous = torch.get_default_dtype()
     with torch.random.fork_rng(devices=[]), torch.device(device):
         torch.manual_seed(seed)
@@ -88,14 +89,6 @@ def _preset_model(name: str, tok, seed: int, dtype):
     model.generation_config.eos_token_id = tok.eos_token_id
     model.generation_config.pad_token_id = tok.pad_token_id
     return model.to(dtype) if dtype is not None else model
-
-
-def _torch_dtype(spec: str):
-    import torch
-
-    if spec == "auto":
-        return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
-    return {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[spec]
 
 
 def make_model(cfg: ModelConfig, seed: int = 0):
@@ -112,7 +105,7 @@ def make_model(cfg: ModelConfig, seed: int = 0):
     Raises:
         UserError: The model is neither a preset, nor a local folder, nor reachable on the hub.
     """
-    dtype = _torch_dtype(cfg.dtype)
+    dtype = torch_dtype(cfg.dtype)
     name = resolve_model_path(cfg.name)
     if name in PRESETS:
         processor = make_processor(name, cfg.min_pixels, cfg.max_pixels)

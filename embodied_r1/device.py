@@ -1,0 +1,48 @@
+"""The one place that decides where a process computes and in which precision.
+
+The device comes from accelerate's process state (so each rank of ``accelerate launch`` gets its own GPU, and a
+CPU-only machine gets the CPU); the precision comes from the config (``model.dtype``), with ``auto`` meaning
+bf16 where that device supports it.
+"""
+
+from __future__ import annotations
+
+
+def process_device():
+    """This process's ``torch.device`` (accelerate's ``PartialState().device``)."""
+    from accelerate import PartialState
+
+    return PartialState().device
+
+
+def supports_bf16(device=None) -> bool:
+    """Whether ``device`` (default: this process's) computes in bf16 natively."""
+    import torch
+
+    device = device or process_device()
+    return device.type == "cuda" and torch.cuda.is_bf16_supported()
+
+
+def torch_dtype(spec: str, device=None):
+    """The torch dtype of a ``model.dtype`` setting.
+
+    Args:
+        spec: ``auto``, ``bfloat16``, ``float16`` or ``float32``.
+        device: Where the model runs (default: this process's device).
+
+    >>> str(torch_dtype("float32"))
+    'torch.float32'
+    """
+    import torch
+
+    if spec == "auto":
+        return torch.bfloat16 if supports_bf16(device) else torch.float32
+    return {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[spec]
+
+
+def trainer_precision(device=None) -> dict:
+    """``TrainingArguments`` keys for this device: bf16 where supported, ``use_cpu`` on a CPU."""
+    device = device or process_device()
+    if device.type == "cpu":
+        return {"use_cpu": True, "bf16": False}
+    return {"bf16": supports_bf16(device)}
