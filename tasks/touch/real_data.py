@@ -51,8 +51,8 @@ from embodied_r1.errors import UserError
 from tasks.touch.config import TouchConfig
 from tasks.touch.questions import Reading, make_row
 from tasks.touch.real_labels import ADJECTIVE_LEVELS, PROPERTY_ALIASES, ssvtp_levels  # noqa: F401 - re-exported
-from tasks.touch.real_labels import (IMAGE_SUFFIXES, gaps_line, is_dir, label_gaps, octopi_entries,
-                                     read_object_properties, resolve_sample_folder, ssvtp_ids, ssvtp_sample_levels)
+from tasks.touch.real_labels import (IMAGE_SUFFIXES, gaps_line, label_gaps, octopi_entries, read_object_properties,
+                                     resolve_sample_folder, ssvtp_ids, ssvtp_sample_levels)
 
 REAL_STREAM = 4000
 
@@ -117,7 +117,7 @@ def load_octopi(root: str | Path, cfg: TouchConfig, progress: bool = False) -> l
     out = []
     for split, obj, folder, src in tqdm(entries, desc="octopi", unit="sample", disable=not progress):
         p = resolve_sample_folder(root, folder)
-        if not is_dir(p):
+        if not p.is_dir():
             raise UserError(f"real data: sample folder '{folder}' listed in {src} does not exist (also not as {p})")
         files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
         if not files:

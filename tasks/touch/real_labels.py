@@ -117,18 +117,10 @@ def ssvtp_levels(adjectives: str, k: int) -> dict[str, int]:
     return {p: int(round(next(iter(v)) / 2 * (k - 1))) for p, v in found.items() if len(v) == 1}
 
 
-def is_dir(p: Path) -> bool:
-    """``p.is_dir()``, False for a path the OS rejects (a listed name with a NUL byte raises ValueError)."""
-    try:
-        return p.is_dir()
-    except (OSError, ValueError):
-        return False
-
-
 def resolve_sample_folder(root: Path, folder: str) -> Path:
     """Where a listed sample folder is: the path as written, else ``root/<its last name>`` (moved datasets)."""
     p = Path(folder)
-    return p if is_dir(p) else root / p.name
+    return p if p.is_dir() else root / p.name
 
 
 def octopi_entries(root: Path, labels: dict[str, dict[str, int]]) -> list[tuple[str, str, str, Path]]:
@@ -254,7 +246,7 @@ def _feed_listing(h, folder: Path) -> None:
     try:
         with os.scandir(folder) as it:
             stats = sorted((e.name, e.stat()) for e in it if e.name.lower().endswith(IMAGE_SUFFIXES))
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # ValueError: a listed name with a NUL byte, which os.scandir rejects
         h.update(b"\0absent")
         return
     for name, st in stats:
