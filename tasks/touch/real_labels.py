@@ -149,7 +149,8 @@ def octopi_entries(root: Path, labels: dict[str, dict[str, int]]) -> list[tuple[
             raise UserError(f"real data: {path} must map each object name to a list of sample folders")
         for obj, folders in sorted(data.items()):
             if obj not in labels:
-                raise UserError(f"real data: object '{obj}' of {path} has no labels in {root / 'object_properties.json'}")
+                raise UserError(f"real data: object '{obj}' of {path} has no labels in "
+                                f"{root / 'object_properties.json'}")
             for folder in folders:
                 entries.append((split, obj, str(folder), path))
     return entries

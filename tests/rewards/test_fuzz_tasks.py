@@ -188,7 +188,8 @@ def test_damage_stays_in_its_row(name):
         comps = make_completions(rng, n, [], (4, 2, 1, 0), golds)
         cf = make_counterfactuals(rng, specs, n, "ok", [], golds)
         hit = sorted({int(i) for i in rng.integers(n, size=max(1, int(damaged_share * n)))})
-        bad_comps, bad_cols, bad_cf = list(comps), {k: list(v) for k, v in cols.items()}, {k: list(v) for k, v in cf.items()}
+        bad_comps, bad_cols = list(comps), {k: list(v) for k, v in cols.items()}
+        bad_cf = {k: list(v) for k, v in cf.items()}
         for i in hit:
             what = int(rng.integers(3))  # 0: the texts, 1: the label cells, 2: both
             if what != 1:
@@ -200,13 +201,14 @@ def test_damage_stays_in_its_row(name):
                     if rng.random() < 0.3:
                         bad_cols[k][i] = BAD_VALUES[int(rng.integers(len(BAD_VALUES)))]
         shared = {repr(cols[group_col][i]) for i in hit} if group_col in cols else set()
-        keep = [i for i in range(n) if i not in hit and (group_col not in cols or repr(cols[group_col][i]) not in shared)]
+        keep = [i for i in range(n)
+                if i not in hit and (group_col not in cols or repr(cols[group_col][i]) not in shared)]
         for spec in specs:
             before = spec.fn(prompts=None, completions=comps, counterfactual_completions=cf, **cols)
             after = spec.fn(prompts=None, completions=bad_comps, counterfactual_completions=bad_cf, **bad_cols)
             changed = [(i, before[i], after[i]) for i in keep if before[i] != after[i]]
-            assert not changed, (spec.name, changed[:5], [(i, repr(bad_comps[i])[:60],
-                                                            {k: repr(bad_cols[k][i])[:40] for k in bad_cols}) for i in hit][:5])
+            damage = [(i, repr(bad_comps[i])[:60], {k: repr(bad_cols[k][i])[:40] for k in bad_cols}) for i in hit]
+            assert not changed, (spec.name, changed[:5], damage[:5])
 
     damaged_batch()
 
