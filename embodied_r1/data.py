@@ -18,11 +18,18 @@ def cache_root() -> Path:
     return Path(os.environ.get("EMBODIED_R1_DATA", Path.home() / ".cache" / "embodied-r1" / "datasets"))
 
 
-def dataset_key(task_name: str, task_cfg, seed: int, data_version: str = "1") -> str:
-    """Stable key of a dataset from its task, the task's data-code version, settings and seed."""
+def dataset_key(task_name: str, task_cfg, seed: int, data_version: str = "1", fingerprint: str = "") -> str:
+    """Stable key of a dataset from its task, the task's data-code version, settings, seed and input files.
+
+    ``fingerprint`` is the task's :meth:`~embodied_r1.task.Task.data_fingerprint`: settings name a folder, only
+    the fingerprint sees that its files changed. An empty one leaves the key as it was without it.
+    """
     cfg = dataclasses.asdict(task_cfg) if dataclasses.is_dataclass(task_cfg) else dict(task_cfg or {})
     cfg.pop("rewards", None)  # reward weights do not change the data
-    blob = json.dumps({"task": task_name, "cfg": cfg, "seed": seed, "v": data_version}, sort_keys=True, default=str)
+    parts = {"task": task_name, "cfg": cfg, "seed": seed, "v": data_version}
+    if fingerprint:
+        parts["files"] = fingerprint
+    blob = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
@@ -42,7 +49,10 @@ def load_or_build(task, task_cfg, seed: int, root: Path | None = None, rebuild: 
     from datasets import DatasetDict, load_from_disk
 
     root = root or cache_root()
-    path = root / task.name / dataset_key(task.name, task_cfg, seed, str(getattr(task, "data_version", "1")))
+    fingerprint = getattr(task, "data_fingerprint", None)
+    fingerprint = str(fingerprint(task_cfg)) if callable(fingerprint) else ""
+    path = root / task.name / dataset_key(task.name, task_cfg, seed, str(getattr(task, "data_version", "1")),
+                                          fingerprint)
     if (path / "card.json").exists() and not rebuild:
         try:
             return load_from_disk(str(path / "data")), path
@@ -58,7 +68,8 @@ def load_or_build(task, task_cfg, seed: int, root: Path | None = None, rebuild: 
     tmp.mkdir(parents=True)
     ds.save_to_disk(str(tmp / "data"))
     card = {
-        "task": task.name, "seed": seed, "key": path.name, "built_seconds": round(time.time() - t0, 2),
+        "task": task.name, "seed": seed, "key": path.name, "data_fingerprint": fingerprint,
+        "built_seconds": round(time.time() - t0, 2),
         "rows": {k: len(v) for k, v in ds.items()},
         "columns": ds["train"].column_names,
         "settings": dataclasses.asdict(task_cfg) if dataclasses.is_dataclass(task_cfg) else task_cfg,

@@ -100,6 +100,21 @@ class Task:
         """
         raise NotImplementedError
 
+    def data_fingerprint(self, cfg: Any) -> str:
+        """A digest of the input files ``build_dataset`` reads, or "" when it reads none (the default).
+
+        It enters the dataset cache key next to the settings, so that editing files inside a folder the
+        config names (labels, sample lists) builds afresh instead of loading the stale cache. It runs on every
+        load, cache hits included: keep it to cheap reads (label files, directory listings), not every image.
+
+        Args:
+            cfg: An instance of ``config_cls``.
+
+        Returns:
+            A short string that changes when those files change; "" adds nothing to the key.
+        """
+        return ""
+
     def reward_specs(self, cfg: Any) -> list[RewardSpec]:
         """The rewards and weights for GRPO (weights may come from ``cfg``)."""
         raise NotImplementedError

@@ -2,8 +2,10 @@
 
 Every reward accepts string or conversational completions, ignores TRL's extra keywords, never raises,
 and returns per row a finite float in its documented range, or ``None`` for a row that is not its own.
-Parameterised rewards come from ``make_*_reward`` factories; the returned function's ``__name__`` is the
-logged metric name. This package imports nothing else of the project (stdlib + numpy only).
+Each reward function carries ``reward_range = (lo, hi)``: the bounds its docstring states, declared next to
+the function so that tests check results against it (tests/rewards/test_fuzz_tasks.py). Parameterised
+rewards come from ``make_*_reward`` factories; the returned function's ``__name__`` is the logged metric name.
+This package imports nothing else of the project (stdlib + numpy only).
 """
 
 from rewards.consistency import make_cross_sensor_consistency_reward

@@ -46,7 +46,8 @@ def make_cross_sensor_consistency_reward():
           (a completion whose answer does not parse to a level in ``[0, K-1]`` does not enter the median);
         - reward of a row = ``1 - |y_hat - c| / (K - 1)``, in [0, 1] (``c`` may be a half-integer, giving
           quarter steps); 0 for a row whose answer is unparseable or out of range (it counts as
-          disagreement), and 0 for every row of a group with no parseable answer;
+          disagreement), 0 for a row whose score cannot be computed (an absurd K such as 10**400: only that
+          row), and 0 for every row of a group with no parseable answer;
         - ``None`` for the rows of a group that covers fewer than 2 distinct ``sensor`` values in the batch
           (nothing to be consistent with), for non-level rows, and for rows missing ``contact_id``,
           ``sensor`` or a valid ``num_levels`` (K >= 2).
@@ -71,6 +72,7 @@ def make_cross_sensor_consistency_reward():
         except Exception:  # noqa: BLE001 - never raise; the floor for this reward is 0
             return [0.0] * n
 
+    cross_sensor_consistency_reward.reward_range = (0.0, 1.0)
     return cross_sensor_consistency_reward
 
 
@@ -98,13 +100,21 @@ def _consistency(completions: Any, kwargs: dict, n: int) -> list[float | None]:
         if len({_key(cols["sensor"][i]) for i in rows}) < 2:
             continue  # stays None: a single sensor has nothing to be consistent with
         valid = [y_of[i] for i in rows if y_of[i] is not None]
-        if not valid:
-            for i in rows:
-                out[i] = 0.0
-            continue
-        c = float(np.median(valid))
+        c = float(np.median(valid)) if valid else None
         for i in rows:
-            y = y_of[i]
-            v = 0.0 if y is None else 1.0 - abs(y - c) / (k_of[i] - 1)
-            out[i] = finish(v, 0.0, 1.0, 0.0)
+            out[i] = _agreement(y_of[i], c, k_of[i])
     return out
+
+
+def _agreement(y: int | None, c: float | None, k: int) -> float:
+    """``1 - |y - c| / (K - 1)`` in [0, 1]; 0 without an answer or consensus, or when it cannot be computed.
+
+    Per row, so that one absurd label (a K of 10**400 overflows the float division) floors only its own row,
+    not every group of the batch.
+    """
+    if y is None or c is None:
+        return 0.0
+    try:
+        return finish(1.0 - abs(y - c) / (k - 1), 0.0, 1.0, 0.0)
+    except (ArithmeticError, TypeError, ValueError):
+        return 0.0

@@ -136,6 +136,7 @@ def make_touch_format_reward(max_chars: int = 1500):
         return score_rows(completions, kwargs, ("question_type", "num_levels", "option_levels"), score)
 
     touch_format_reward.max_chars = max_chars
+    touch_format_reward.reward_range = (0.0, 1.0)
     return touch_format_reward
 
 
@@ -192,4 +193,5 @@ def make_robot_format_reward(max_chars: int = 1500):
         return score_rows(completions, kwargs, ("question_type",), score)
 
     robot_format_reward.max_chars = max_chars
+    robot_format_reward.reward_range = (0.0, 1.0)
     return robot_format_reward

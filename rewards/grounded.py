@@ -74,6 +74,7 @@ def make_tactile_grounded_reward(margin: float = 0.0, mode: str = "binary"):
 
     tactile_grounded_reward.margin = margin
     tactile_grounded_reward.mode = mode
+    tactile_grounded_reward.reward_range = (0.0, 1.0)
     return tactile_grounded_reward
 
 

@@ -84,6 +84,7 @@ def make_keypoint_reward(tau: float = 0.10, gripper_weight: float = 0.25):
 
     keypoint_reward.tau = tau
     keypoint_reward.gripper_weight = w
+    keypoint_reward.reward_range = (0.0, 1.0)
     return keypoint_reward
 
 
@@ -113,6 +114,9 @@ def mcq_reward(prompts: Any = None, completions: Any = None, **kwargs: Any) -> l
     [1.0, 0.0, None]
     """
     return score_rows(completions, kwargs, ("question_type", "answer"), _mcq_score)
+
+
+mcq_reward.reward_range = (0.0, 1.0)
 
 
 def make_direction_reward(partial: float = 0.5):
@@ -165,4 +169,5 @@ def make_direction_reward(partial: float = 0.5):
         return score_rows(completions, kwargs, ("question_type", "answer"), score)
 
     direction_reward.partial = partial
+    direction_reward.reward_range = (0.0, 1.0)
     return direction_reward

@@ -116,3 +116,6 @@ def ordinal_accuracy_reward(prompts: Any = None, completions: Any = None, **kwar
     [0.0, 1.0]
     """
     return score_rows(completions, kwargs, LABEL_COLUMNS, ordinal_score)
+
+
+ordinal_accuracy_reward.reward_range = (0.0, 1.0)

@@ -11,6 +11,8 @@ Modules:
   the gold ``<perceive>/<compare>/<conclude>/<answer>`` completions for SFT;
 * :mod:`tasks.touch.data`: contacts -> rows -> ``DatasetDict`` (``train``, ``test``, ``test_heldout_sensor``);
 * :mod:`tasks.touch.real_data`: Octopi/PhysiCLeAR and TVL SSVTP loaders into the same rows;
+* :mod:`tasks.touch.real_labels`: their label and sample-list files: missing-label counts and the content
+  fingerprint that keys the dataset cache;
 * :mod:`tasks.touch.metrics`: the TouchSim bench (OMAE, exact match, CSC, conflict and held-out-sensor
   accuracy, counterfactual gap) and the random / majority baselines;
 * :mod:`tasks.touch.report`: eval plots; :mod:`tasks.touch.figures`: docs/images/touch_example.png.

@@ -215,7 +215,9 @@ def dataset_card(cfg: TouchConfig, ds) -> dict:
         ds: The built ``DatasetDict``.
 
     Returns:
-        ``{"generation": {...}, "counts": {split: {column: {value: n}}}, "groups": {split: {...}}}``.
+        ``{"generation": {...}, "counts": {split: {column: {value: n}}}, "groups": {split: {...}}}``, plus
+        ``"real_data"`` (folder, fingerprint, samples, ``missing_labels`` per property, ``unlabelled_samples``)
+        when ``cfg.real_data`` is set.
     """
     gen = {
         "simulated": cfg.real_data is None or cfg.real_data_mode == "add",
@@ -231,4 +233,10 @@ def dataset_card(cfg: TouchConfig, ds) -> dict:
         counts[split] = {c: dict(sorted(Counter(v).items())) for c, v in cols.items() if c != "contact_id"}
         sizes = Counter(cols["contact_id"])
         groups[split] = {"contacts": len(sizes), "multi_sensor_contacts": sum(n >= 2 for n in sizes.values())}
-    return {"generation": gen, "counts": counts, "groups": groups}
+    out = {"generation": gen, "counts": counts, "groups": groups}
+    if cfg.real_data is not None:  # what the real folder held, including the labels it lacked
+        from tasks.touch.real_labels import label_gaps, real_data_fingerprint
+
+        out["real_data"] = {"folder": cfg.real_data, "format": cfg.real_data_format,
+                            "fingerprint": real_data_fingerprint(cfg), **label_gaps(cfg)}
+    return out

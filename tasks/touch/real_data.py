@@ -33,14 +33,15 @@ Both produce rows in the schema of :func:`tasks.touch.data.features` (``source``
 between samples of different objects, by the config's question mix (``conflict`` and ``cross_sensor`` need
 the simulator and are not posed on real data). A malformed folder raises :class:`embodied_r1.errors.UserError`
 with one line naming the file.
+
+Labels and sample lists are read through :mod:`tasks.touch.real_labels`, which also counts the samples that
+lack a property's label (one printed line, and the dataset card) and fingerprints the folder for the dataset
+cache key, so that edited labels are built afresh.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,23 +50,11 @@ import numpy as np
 from embodied_r1.errors import UserError
 from tasks.touch.config import TouchConfig
 from tasks.touch.questions import Reading, make_row
+from tasks.touch.real_labels import ADJECTIVE_LEVELS, PROPERTY_ALIASES, ssvtp_levels  # noqa: F401 - re-exported
+from tasks.touch.real_labels import (IMAGE_SUFFIXES, gaps_line, label_gaps, octopi_entries, read_object_properties,
+                                     resolve_sample_folder, ssvtp_ids, ssvtp_sample_levels)
 
 REAL_STREAM = 4000
-PROPERTY_ALIASES = {"hardness": "hardness", "roughness": "roughness", "bumpiness": "bumpiness", "texture": "bumpiness"}
-
-#: SSVTP adjective -> (property, level on Octopi's 3-level scale). Documented, deliberately small.
-ADJECTIVE_LEVELS = {
-    **{w: ("hardness", 0) for w in ("soft", "squishy", "spongy", "fluffy", "plush", "cushioned", "pliable",
-                                    "fuzzy", "furry", "elastic", "compressible")},
-    **{w: ("hardness", 1) for w in ("firm", "semi-firm", "moderately hard", "flexible", "leathery")},
-    **{w: ("hardness", 2) for w in ("hard", "rigid", "solid", "stiff", "unyielding", "metallic", "stony")},
-    **{w: ("roughness", 0) for w in ("smooth", "sleek", "polished", "glossy", "slippery", "silky", "slick")},
-    **{w: ("roughness", 1) for w in ("textured", "grainy", "slightly rough", "matte", "fibrous", "woven")},
-    **{w: ("roughness", 2) for w in ("rough", "coarse", "abrasive", "gritty", "scratchy", "jagged", "prickly")},
-    **{w: ("bumpiness", 0) for w in ("flat", "even", "level", "uniform", "plain")},
-    **{w: ("bumpiness", 1) for w in ("ridged", "ribbed", "dimpled", "grooved", "wavy", "patterned", "porous")},
-    **{w: ("bumpiness", 2) for w in ("bumpy", "lumpy", "knobby", "studded", "nubby", "bumps")},
-}
 
 
 @dataclass
@@ -96,57 +85,6 @@ def _read_image(path: Path, max_side: int):
     return im
 
 
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"real data: cannot read {path} ({exc})") from exc
-    except json.JSONDecodeError as exc:
-        raise UserError(f"real data: {path} is not valid JSON (line {exc.lineno}: {exc.msg})") from exc
-
-
-def _check_level(v, k: int, where: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or not 0 <= int(v) < k:
-        raise UserError(f"real data: {where} is {v!r}, not an integer level in 0..{k - 1} (touch.num_levels={k})")
-    return int(v)
-
-
-def read_object_properties(root: Path, k: int) -> dict[str, dict[str, int]]:
-    """Object -> {property: level} from ``object_properties.json`` or ``object_properties.csv`` in ``root``."""
-    jpath, cpath = root / "object_properties.json", root / "object_properties.csv"
-    if jpath.exists():
-        data = _read_json(jpath)
-        if not isinstance(data, dict):
-            raise UserError(f"real data: {jpath} must map object names to {{property: level}}")
-        items = data.items()
-        src = jpath
-    elif cpath.exists():
-        try:
-            with cpath.open(newline="") as f:
-                rows = list(csv.DictReader(f))
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            raise UserError(f"real data: cannot read {cpath} ({exc})") from exc
-        if not rows or "object" not in rows[0]:
-            raise UserError(f"real data: {cpath} needs a header row starting with 'object' "
-                            f"(object,hardness,roughness,bumpiness)")
-        items = [(r.pop("object"), {p: (int(v) if re.fullmatch(r"-?\d+", (v or "").strip()) else v)
-                                     for p, v in r.items() if (v or "").strip()}) for r in rows]
-        src = cpath
-    else:
-        raise UserError(f"real data: missing labels file {jpath} (or {cpath.name}); it maps each object to its "
-                        f"hardness/roughness/bumpiness levels")
-    out = {}
-    for obj, props in items:
-        if not isinstance(props, dict):
-            raise UserError(f"real data: {src} entry '{obj}' must be a mapping of property -> level")
-        levels = {}
-        for p, v in props.items():
-            if p in PROPERTY_ALIASES:
-                levels[PROPERTY_ALIASES[p]] = _check_level(v, k, f"{src} '{obj}'.{p}")
-        out[str(obj)] = levels
-    return out
-
-
 def _pick_frames(files: list[Path], n: int) -> list[Path]:
     if n == 1:
         return [files[len(files) // 2]]
@@ -174,52 +112,19 @@ def load_octopi(root: str | Path, cfg: TouchConfig, progress: bool = False) -> l
     if not root.is_dir():
         raise UserError(f"real data: {root} is not a folder (touch.real_data)")
     labels = read_object_properties(root, cfg.num_levels)
-    entries = []
-    for fname, split in (("train_samples.json", "train"), ("val_samples.json", "test"), ("test_samples.json", "test")):
-        path = root / fname
-        if not path.exists():
-            if fname == "val_samples.json":
-                continue
-            raise UserError(f"real data: missing {path}; an Octopi folder needs train_samples.json and "
-                            f"test_samples.json (object -> sample folders)")
-        data = _read_json(path)
-        if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
-            raise UserError(f"real data: {path} must map each object name to a list of sample folders")
-        for obj, folders in sorted(data.items()):
-            if obj not in labels:
-                raise UserError(f"real data: object '{obj}' of {path} has no labels in {root / 'object_properties.json'}")
-            for folder in folders:
-                entries.append((split, obj, str(folder), path))
+    entries = octopi_entries(root, labels)
     max_side = cfg.image_size or 160
     out = []
     for split, obj, folder, src in tqdm(entries, desc="octopi", unit="sample", disable=not progress):
-        p = Path(folder)
-        if not p.is_dir():
-            p = root / Path(folder).name
+        p = resolve_sample_folder(root, folder)
         if not p.is_dir():
             raise UserError(f"real data: sample folder '{folder}' listed in {src} does not exist (also not as {p})")
-        files = sorted(f for f in p.iterdir() if f.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise UserError(f"real data: sample folder {p} (listed in {src}) holds no JPG frames")
         frames = [_read_image(f, max_side) for f in _pick_frames(files, cfg.real_frames)]
         out.append(RealSample(p.name, obj, split, frames, dict(labels[obj]), "gelsight"))
     return out
-
-
-def ssvtp_levels(adjectives: str, k: int) -> dict[str, int]:
-    """Ordinal labels from an SSVTP adjective list via :data:`ADJECTIVE_LEVELS` (3 levels rescaled to K).
-
-    >>> ssvtp_levels("Soft, smooth, flat", 3)
-    {'hardness': 0, 'roughness': 0, 'bumpiness': 0}
-    >>> ssvtp_levels("hard, soft, bumpy", 5)
-    {'bumpiness': 4}
-    """
-    found: dict[str, set] = {}
-    for word in (w.strip().lower() for w in adjectives.replace(";", ",").replace("\n", ",").split(",")):
-        if word in ADJECTIVE_LEVELS:
-            p, lv = ADJECTIVE_LEVELS[word]
-            found.setdefault(p, set()).add(lv)
-    return {p: int(round(next(iter(v)) / 2 * (k - 1))) for p, v in found.items() if len(v) == 1}
 
 
 def _in_test(sample_id: str, fraction: float) -> bool:
@@ -245,22 +150,11 @@ def load_ssvtp(root: str | Path, cfg: TouchConfig, progress: bool = False) -> li
 
     root = Path(root)
     tac_dir = root / "images_tac"
-    if not tac_dir.is_dir():
-        raise UserError(f"real data: missing folder {tac_dir} (SSVTP tactile images image_<id>_tac.jpg)")
-    ids = sorted(m.group(1) for f in tac_dir.iterdir() if (m := re.fullmatch(r"image_(.+)_tac\.jpe?g", f.name)))
-    if not ids:
-        raise UserError(f"real data: {tac_dir} holds no image_<id>_tac.jpg files")
+    ids = ssvtp_ids(root)
     max_side = cfg.image_size or 160
     out = []
     for sid in tqdm(ids, desc="ssvtp", unit="sample", disable=not progress):
-        label_path = root / "text" / f"labels_{sid}.txt"
-        if not label_path.exists():
-            raise UserError(f"real data: missing labels file {label_path} for {tac_dir / f'image_{sid}_tac.jpg'}")
-        try:
-            text = label_path.read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UserError(f"real data: cannot read labels file {label_path} ({exc})") from exc
-        levels = {p: v for p, v in ssvtp_levels(text, cfg.num_levels).items() if p in cfg.properties}
+        levels = ssvtp_sample_levels(root, sid, cfg)
         if not levels:
             continue
         tac = next(tac_dir.glob(f"image_{sid}_tac.jp*g"))
@@ -270,7 +164,7 @@ def load_ssvtp(root: str | Path, cfg: TouchConfig, progress: bool = False) -> li
                               _read_image(rgb, cfg.visual_size) if rgb else None))
     if not out:
         raise UserError(f"real data: no sample in {root / 'text'} has an adjective that labels "
-                        f"{', '.join(cfg.properties)} (see tasks.touch.real_data.ADJECTIVE_LEVELS)")
+                        f"{', '.join(cfg.properties)} (see tasks.touch.real_labels.ADJECTIVE_LEVELS)")
     return out
 
 
@@ -336,6 +230,26 @@ def samples_to_rows(samples: list[RealSample], cfg: TouchConfig, seed: int, sour
 
 
 def real_rows(cfg: TouchConfig, seed: int, progress: bool = True) -> dict[str, list[dict]]:
-    """Rows of the real dataset named by ``cfg.real_data`` / ``cfg.real_data_format``."""
+    """Rows of the real dataset named by ``cfg.real_data`` / ``cfg.real_data_format``.
+
+    Prints one line (next to the progress bars, on stderr) when samples lack a property's label, since those
+    samples are silently never asked about it; :func:`tasks.touch.data.dataset_card` records the counts.
+
+    Args:
+        cfg: Task settings.
+        seed: Run seed.
+        progress: Show a progress bar while loading.
+
+    Returns:
+        ``{"train": rows, "test": rows}``.
+    """
+    import sys
+
+    from tqdm.auto import tqdm
+
     loader = load_octopi if cfg.real_data_format == "octopi" else load_ssvtp
-    return samples_to_rows(loader(cfg.real_data, cfg, progress=progress), cfg, seed, cfg.real_data_format)
+    rows = samples_to_rows(loader(cfg.real_data, cfg, progress=progress), cfg, seed, cfg.real_data_format)
+    line = gaps_line(label_gaps(cfg), cfg.real_data)
+    if line:
+        tqdm.write(line, file=sys.stderr)
+    return rows

@@ -30,8 +30,16 @@ class TouchTask(Task):
 
         return build_touch_dataset(cfg, seed)
 
+    def data_fingerprint(self, cfg: TouchConfig) -> str:
+        """Digest of the real-data folder's labels, sample lists and image listing ("" without real data);
+        see :func:`tasks.touch.real_labels.real_data_fingerprint`."""
+        from tasks.touch.real_labels import real_data_fingerprint
+
+        return real_data_fingerprint(cfg)
+
     def dataset_card(self, cfg: TouchConfig, ds) -> dict:
-        """Generation parameters and per-split counts by question type and sensor (merged into card.json)."""
+        """Generation parameters, per-split counts by question type and sensor, and for real data the samples
+        that lack each property's label (merged into card.json)."""
         from tasks.touch.data import dataset_card
 
         return dataset_card(cfg, ds)

@@ -68,3 +68,12 @@ def test_missing_columns_give_none():
 def test_rewards_agreement_not_correctness():
     # both sensors agree on a (possibly wrong) level: full consistency whatever the label
     assert reward(None, [A(0), A(0)], answer=["2", "2"], **cols(2, sensor=["digit", "gelsight_mini"])) == [1.0, 1.0]
+
+
+def test_an_absurd_scale_floors_only_its_own_row():
+    # a num_levels of 10**400 used to overflow the float division and zero the whole batch, single-sensor
+    # groups (None) included; now only that row gets the floor
+    comps = [A(1), A(1), A(1), A(1), A(2)]
+    kw = cols(5, contact=["c0", "c0", "c1", "c1", "c2"], sensor=["digit", "gelsight_mini"] * 2 + ["digit"])
+    kw["num_levels"] = [10 ** 400, 3, 3, 3, 3]
+    assert reward(None, comps, **kw) == [0.0, 1.0, 1.0, 1.0, None]

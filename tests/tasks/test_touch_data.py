@@ -174,7 +174,7 @@ def test_example_figure(ds, tmp_path):
     assert path.stat().st_size > 10000
 
 
-@pytest.mark.parametrize("module", ["catalog", "questions", "real_data", "metrics"])
+@pytest.mark.parametrize("module", ["catalog", "questions", "real_labels", "metrics"])
 def test_docstring_examples(module):
     import doctest
     import importlib

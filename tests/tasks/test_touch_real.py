@@ -144,3 +144,100 @@ def test_ssvtp_errors_name_the_file(tmp_path):
 
     (tmp_path / "d").mkdir()
     _expect(cfg(tmp_path / "d", "ssvtp"), "missing folder", "images_tac")
+
+
+# ------------------------------------------------------------------------------------------ cache and label gaps
+def _load(c, root):
+    from embodied_r1.data import load_or_build
+
+    ds, path = load_or_build(TouchTask(), c, 0, root=root)
+    return {k: [v[i] for i in range(len(v))] for k, v in ds.items()}, path
+
+
+def test_edited_labels_are_built_afresh(tmp_path):
+    root = make_octopi_folder(tmp_path / "octopi")
+    c = cfg(root, question_mix={"level": 1.0, "compare": 0.0, "superlative": 0.0, "conflict": 0.0,
+                                "cross_sensor": 0.0})
+    ds1, path1 = _load(c, tmp_path / "cache")
+    props_file = root / "object_properties.json"
+    props = json.loads(props_file.read_text())
+    flipped = {obj: {p: 2 - v for p, v in levels.items()} for obj, levels in props.items()}
+    props_file.write_text(json.dumps(flipped))
+    ds2, path2 = _load(c, tmp_path / "cache")
+    assert path2 != path1  # the key follows the label file's contents, not just the folder path
+    rows = ds2["train"] + ds2["test"]
+    assert rows and all(int(r["answer"]) == flipped[r["object_ids"][0]][r["property"]] for r in rows)
+    assert [r["answer"] for r in rows] != [r["answer"] for r in ds1["train"] + ds1["test"]]
+
+
+def test_fingerprint_follows_sample_lists_and_frames_not_unrelated_files(tmp_path):
+    root = make_octopi_folder(tmp_path / "octopi")
+    task, c = TouchTask(), cfg(root)
+    fp = task.data_fingerprint(c)
+    assert fp and fp == task.data_fingerprint(c)
+    (root / "notes.txt").write_text("not read by the loader")
+    assert task.data_fingerprint(c) == fp
+    splits = json.loads((root / "train_samples.json").read_text())
+    splits["sponge"] = splits["sponge"][:1]
+    (root / "train_samples.json").write_text(json.dumps(splits))
+    fp2 = task.data_fingerprint(c)
+    assert fp2 != fp
+    (root / "physiclear_apple_0" / "0000000099.jpg").write_bytes(b"another frame")
+    assert task.data_fingerprint(c) != fp2
+    assert task.data_fingerprint(cfg(tmp_path / "nowhere")) != fp  # a missing folder: no raise, the build reports it
+    assert TouchTask().data_fingerprint(TouchConfig()) == ""  # simulated data: nothing to fingerprint
+
+
+def test_ssvtp_label_edit_changes_the_fingerprint(tmp_path):
+    root = make_ssvtp_folder(tmp_path / "ssvtp")
+    c = cfg(root, "ssvtp")
+    fp = TouchTask().data_fingerprint(c)
+    (root / "text" / "labels_0002.txt").write_text("soft, rough\n")
+    assert TouchTask().data_fingerprint(c) != fp
+
+
+def test_missing_labels_are_counted_in_the_card_and_reported_in_one_line(tmp_path, capsys):
+    root = make_octopi_folder(tmp_path / "octopi", samples_per_object=2)
+    props = json.loads((root / "object_properties.json").read_text())
+    del props["apple"]["roughness"], props["lego"]["roughness"], props["towel"]["hardness"]
+    (root / "object_properties.json").write_text(json.dumps(props))
+    ds, path = _load(cfg(root), tmp_path / "cache")
+    real = json.loads((path / "card.json").read_text())["real_data"]
+    assert real["samples"] == 2 * len(OCTOPI_OBJECTS)
+    assert real["missing_labels"] == {"hardness": 2, "roughness": 4, "bumpiness": 0}
+    assert real["unlabelled_samples"] == 0 and real["fingerprint"]
+    lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("real data:")]
+    assert len(lines) == 1, lines
+    assert "4 of 16 samples lack a roughness label and were skipped for roughness questions" in lines[0]
+    assert "2 of 16 samples lack a hardness label" in lines[0] and str(root) in lines[0]
+    for r in ds["train"] + ds["test"]:  # the gaps really are skipped, not filled in
+        if r["property"] == "roughness":
+            assert not {"apple", "lego"} & set(r["object_ids"])
+
+
+def test_ssvtp_label_gaps_in_the_card(tmp_path, capsys):
+    root = make_ssvtp_folder(tmp_path / "ssvtp")
+    _, path = _load(cfg(root, "ssvtp"), tmp_path / "cache")
+    real = json.loads((path / "card.json").read_text())["real_data"]
+    # 0007 has no known adjective; 0008 says hard and soft; see SSVTP_LABELS
+    assert real["missing_labels"] == {"hardness": 2, "roughness": 3, "bumpiness": 4}
+    assert real["samples"] == 8 and real["unlabelled_samples"] == 1
+    err = capsys.readouterr().err
+    assert "1 have no label at all and were left out" in err
+
+
+def test_complete_labels_print_nothing(tmp_path, capsys):
+    root = make_octopi_folder(tmp_path / "octopi")
+    _, path = _load(cfg(root), tmp_path / "cache")
+    assert "real data:" not in capsys.readouterr().err
+    assert json.loads((path / "card.json").read_text())["real_data"]["missing_labels"] == {
+        "hardness": 0, "roughness": 0, "bumpiness": 0}
+
+
+def test_a_listed_name_the_os_rejects_is_a_one_line_error_not_a_crash(tmp_path):
+    root = make_octopi_folder(tmp_path / "octopi")
+    splits = json.loads((root / "train_samples.json").read_text())
+    splits["sponge"].append("physiclear_sponge\x00_9")  # a NUL byte: os calls raise ValueError on it
+    (root / "train_samples.json").write_text(json.dumps(splits))
+    assert TouchTask().data_fingerprint(cfg(root))
+    _expect(cfg(root), "physiclear_sponge", "does not exist")
