@@ -241,16 +241,20 @@ Examples:
   embodied-r1 data touch
   embodied-r1 data touch touch.num_levels=5 --rebuild
   embodied-r1 data robot-keypoint --tasks Lift,Stack --episodes 20
+  embodied-r1 data touch --output datasets/touch-k3          # a copy to share (HF datasets + card.json)
+  embodied-r1 data touch --push-to-hub me/touchsim-k3        # needs a Hugging Face token
 """, context_settings={"ignore_unknown_options": True})
 @click.argument("name")
 @click.option("--config", "-c", type=click.Path(), help="YAML config whose task section sets the data.")
 @click.option("--tasks", help="Task-specific: simulator tasks (robot-keypoint).")
 @click.option("--episodes", type=int, help="Task-specific: demos per simulator task (robot-keypoint).")
 @click.option("--rebuild", is_flag=True, help="Build again even if cached.")
+@click.option("--output", "-o", type=click.Path(), help="Also export the built dataset to this new folder.")
+@click.option("--push-to-hub", "push_repo", help="Also push the built dataset to this hub repo (private).")
 @click.argument("overrides", nargs=-1)
-def data(name, config, tasks, episodes, rebuild, overrides):
-    """Build and cache a task's dataset (HF datasets on disk, with a card)."""
-    from embodied_r1.data import load_or_build
+def data(name, config, tasks, episodes, rebuild, output, push_repo, overrides):
+    """Build and cache a task's dataset (HF datasets on disk, with a card); optionally export or push it."""
+    from embodied_r1.data import export_dataset, load_or_build, push_dataset
 
     extra = []
     from embodied_r1.registry import REGISTRY
@@ -263,10 +267,17 @@ def data(name, config, tasks, episodes, rebuild, overrides):
             raise UserError(f"--{opt} is not a setting of task '{name}'; its settings: {', '.join(sorted(fields))}")
         extra.append(f"{name}.{opt}={val}")
     cfg = _resolve(name, config, overrides, extra)
+    if output and Path(output).exists() and any(Path(output).iterdir()):
+        raise UserError(f"--output {output} is not empty; choose a new folder for the exported dataset")
     ds, path = load_or_build(REGISTRY.make(name), cfg.task_config, cfg.seed, rebuild=rebuild)
     for split, d in ds.items():
         click.echo(f"{split:>12}: {len(d)} rows")
     click.echo(f"saved: {path} (card: {path / 'card.json'})")
+    if output:
+        click.echo(f"exported: {export_dataset(path, Path(output))}")
+    if push_repo:
+        push_dataset(ds, push_repo)
+        click.echo(f"pushed: {push_repo}")
 
 
 @main.command()

@@ -11,11 +11,7 @@ import time
 from pathlib import Path
 
 from embodied_r1.errors import UserError
-
-
-def cache_root() -> Path:
-    """Folder of cached datasets: ``$EMBODIED_R1_DATA`` or ``~/.cache/embodied-r1/datasets``."""
-    return Path(os.environ.get("EMBODIED_R1_DATA", Path.home() / ".cache" / "embodied-r1" / "datasets"))
+from embodied_r1.task import atomic_dir, cache_root
 
 
 def dataset_key(task_name: str, task_cfg, seed: int, data_version: str = "1", fingerprint: str = "") -> str:
@@ -63,10 +59,6 @@ def load_or_build(task, task_cfg, seed: int, root: Path | None = None, rebuild: 
     ds = task.build_dataset(task_cfg, seed)
     if not isinstance(ds, DatasetDict) or "train" not in ds:
         raise UserError(f"task '{task.name}' built {type(ds).__name__}; build_dataset must return a DatasetDict with a 'train' split")
-    tmp = path.with_name(path.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    ds.save_to_disk(str(tmp / "data"))
     card = {
         "task": task.name, "seed": seed, "key": path.name, "data_fingerprint": fingerprint,
         "built_seconds": round(time.time() - t0, 2),
@@ -74,10 +66,41 @@ def load_or_build(task, task_cfg, seed: int, root: Path | None = None, rebuild: 
         "columns": ds["train"].column_names,
         "settings": dataclasses.asdict(task_cfg) if dataclasses.is_dataclass(task_cfg) else task_cfg,
     }
-    extra = getattr(task, "dataset_card", None)
-    if callable(extra):
-        card.update(extra(task_cfg, ds))
-    (tmp / "card.json").write_text(json.dumps(card, indent=2, default=str))
-    shutil.rmtree(path, ignore_errors=True)
-    tmp.rename(path)  # the cache entry appears whole or not at all
+    card.update(task.dataset_card(task_cfg, ds))
+    with atomic_dir(path) as tmp:  # the cache entry appears whole or not at all
+        ds.save_to_disk(str(tmp / "data"))
+        (tmp / "card.json").write_text(json.dumps(card, indent=2, default=str))
     return load_from_disk(str(path / "data")), path
+
+
+def export_dataset(path: Path, out: Path) -> Path:
+    """Copy a cached dataset (``data/`` and ``card.json``) to ``out``, whole or not at all.
+
+    Raises:
+        UserError: ``out`` exists and is not empty.
+    """
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise UserError(f"--output {out} is not empty; choose a new folder for the exported dataset")
+    with atomic_dir(out) as tmp:
+        shutil.copytree(path / "data", tmp / "data")
+        shutil.copy2(path / "card.json", tmp / "card.json")
+    return out
+
+
+def push_dataset(ds, repo: str, private: bool = True) -> None:
+    """Push a built dataset to the Hugging Face hub as ``repo`` (needs a token).
+
+    Raises:
+        UserError: No token is configured, or the hub refuses the push.
+    """
+    from huggingface_hub import get_token
+
+    if not get_token():
+        raise UserError("--push-to-hub needs a Hugging Face token: run `hf auth login` or set HF_TOKEN")
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        raise UserError("--push-to-hub with HF_HUB_OFFLINE=1: unset it to reach the hub")
+    try:
+        ds.push_to_hub(repo, private=private)
+    except Exception as exc:  # network, permission, bad repo name: one line, the cache stays as it was
+        raise UserError(f"push of the dataset to {repo} failed: {str(exc).splitlines()[0][:200]}") from exc

@@ -22,8 +22,49 @@ Minimal example (a complete task lives in ``tests/fixtures/toy_task.py``)::
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterator
+
+
+def cache_root() -> Path:
+    """The one folder of cached data: ``$EMBODIED_R1_DATA`` or ``~/.cache/embodied-r1/datasets``.
+
+    The core keeps built datasets under ``<root>/<task>/<key>/``; a task keeps its own raw material (recorded
+    demos, rendered assets) under ``<root>/<task>-<what>/``.
+    """
+    return Path(os.environ.get("EMBODIED_R1_DATA", Path.home() / ".cache" / "embodied-r1" / "datasets"))
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Write a folder that appears whole or not at all.
+
+    Yields a fresh temporary sibling of ``path``; when the block ends without an exception the temporary
+    folder replaces ``path`` (an older ``path`` is removed first), otherwise it is removed and ``path`` is left
+    as it was. A kill in the middle leaves only the temporary folder, which the next write clears.
+
+    >>> import tempfile; root = Path(tempfile.mkdtemp())
+    >>> with atomic_dir(root / "entry") as tmp:
+    ...     _ = (tmp / "a.txt").write_text("x")
+    >>> sorted(p.name for p in root.iterdir())
+    ['entry']
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if path.exists():
+        shutil.rmtree(path)
+    tmp.rename(path)
 
 
 @dataclass(frozen=True)
@@ -145,6 +186,10 @@ class Task:
         for spec in self.reward_specs(cfg):
             out += [c for c in spec.counterfactuals if c not in out]
         return out
+
+    def dataset_card(self, cfg: Any, ds) -> dict:
+        """Extra fields for the dataset's ``card.json`` (counts per question type, label conventions, ...)."""
+        return {}
 
     def write_report(self, result: dict, rows: list[dict], completions: list[str], out_dir) -> list:
         """Optional task-specific artifacts (plots) for an eval; returns written paths."""

@@ -39,3 +39,37 @@ def test_changed_input_file_builds_afresh(tmp_path):
     d2, p2 = load_or_build(task, cfg, 0, root=tmp_path / "cache")
     assert p2 != p1 and set(d2["train"]["answer"]) == {"222"}
     assert json.loads((p2 / "card.json").read_text())["data_fingerprint"] == "222"
+
+
+def test_atomic_dir_keeps_the_old_entry_when_a_write_fails(tmp_path):
+    import pytest
+
+    from embodied_r1.task import atomic_dir
+
+    with atomic_dir(tmp_path / "entry") as tmp:
+        (tmp / "v").write_text("1")
+    with pytest.raises(RuntimeError):
+        with atomic_dir(tmp_path / "entry") as tmp:
+            (tmp / "v").write_text("2")
+            raise RuntimeError("killed half way")
+    assert (tmp_path / "entry" / "v").read_text() == "1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["entry"]
+
+
+def test_data_export_and_push_without_token(tmp_path, toy_registered, monkeypatch):
+    from click.testing import CliRunner
+    from datasets import load_from_disk
+
+    from embodied_r1.cli import main
+
+    out = tmp_path / "shared"
+    res = CliRunner().invoke(main, ["data", "toy", "toy.rows=10", "--output", str(out)])
+    assert res.exit_code == 0, res.output
+    assert len(load_from_disk(str(out / "data"))["train"]) == 10
+    assert json.loads((out / "card.json").read_text())["rows"]["train"] == 10
+    res = CliRunner().invoke(main, ["data", "toy", "toy.rows=10", "--output", str(out)])
+    assert res.exit_code == 2 and "is not empty" in res.output
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # no stored token either
+    res = CliRunner().invoke(main, ["data", "toy", "toy.rows=10", "--push-to-hub", "me/toy"])
+    assert res.exit_code == 2 and "needs a Hugging Face token" in res.output
