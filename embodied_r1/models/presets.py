@@ -7,8 +7,8 @@ run without a download. They are real ``Qwen2_5_VLForConditionalGeneration`` mod
 
 | preset | use | size |
 |---|---|---|
-| ``tiny`` | tests and CPU quickstarts | < 2M parameters |
-| ``small`` | GPU experiments from scratch | ~40M parameters |
+| ``tiny`` | tests and CPU quickstarts | 0.22M parameters |
+| ``small`` | GPU experiments from scratch | 28.6M parameters |
 | ``qwen2.5-vl-3b-arch`` | throughput work at the real 3B shape | ~3.8B |
 | ``qwen2.5-vl-7b-arch`` | throughput work at the real 7B shape | ~8.3B |
 """
@@ -47,7 +47,7 @@ PRESETS: dict[str, Preset] = {
         vision=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
                     window_size=56, fullatt_block_indexes=[1]),
         min_pixels=28 * 28, max_pixels=56 * 56, tie_word_embeddings=True,
-        description="tests and CPU quickstarts, <2M parameters, 1-4 tokens per image",
+        description="tests and CPU quickstarts, 0.22M parameters, 1-4 tokens per image",
     ),
     "small": Preset(
         text=dict(hidden_size=512, intermediate_size=1408, num_hidden_layers=8, num_attention_heads=8,
@@ -55,7 +55,7 @@ PRESETS: dict[str, Preset] = {
         vision=dict(depth=4, hidden_size=256, intermediate_size=512, num_heads=4, out_hidden_size=512,
                     window_size=112, fullatt_block_indexes=[3]),
         min_pixels=56 * 56, max_pixels=112 * 112, tie_word_embeddings=True,
-        description="GPU experiments from scratch, ~40M parameters, up to 16 tokens per image",
+        description="GPU experiments from scratch, 28.6M parameters, up to 16 tokens per image",
     ),
     "qwen2.5-vl-3b-arch": Preset(
         text=dict(hidden_size=2048, intermediate_size=11008, num_hidden_layers=36, num_attention_heads=16,

@@ -65,7 +65,7 @@ class RobotKeypointTask(Task):
 
         return robot_metrics(completions, rows)
 
-    def baselines(self, rows, seed: int = 0) -> dict[str, list[str]]:
+    def baselines(self, rows, seed: int = 0, train_rows=None) -> dict[str, list[str]]:
         from tasks.robot_keypoint.metrics import baseline_answers
 
         return baseline_answers(rows, seed)

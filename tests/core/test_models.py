@@ -82,3 +82,12 @@ def test_lora_targets_language_model_only_and_freeze_vision():
     peft_model = get_peft_model(model, make_peft_config(ModelConfig(name="tiny", lora=True, lora_r=4)))
     names = [n for n, p in peft_model.named_parameters() if p.requires_grad]
     assert names and all("lora_" in n and "language_model" in n for n in names)
+
+
+def test_preset_descriptions_state_their_parameter_counts():
+    import re
+
+    for name in ("tiny", "small"):
+        model, _ = make_model(ModelConfig(name=name))
+        stated = float(re.search(r"([\d.]+)M parameters", PRESETS[name].description).group(1))
+        assert abs(count_parameters(model) / 1e6 - stated) / stated < 0.01, name
