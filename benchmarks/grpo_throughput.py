@@ -2,6 +2,7 @@
 
     python benchmarks/grpo_throughput.py --model small --task touch --steps 8
     python benchmarks/grpo_throughput.py --model qwen2.5-vl-7b-arch --mode rollout --batch 32 --new-tokens 128
+    python benchmarks/grpo_throughput.py --model tiny --steps 2 --set touch.train_contacts=8   # CPU smoke run
 
 Modes:
   grpo     real TRL GRPO steps (generation + loss + optimizer) on a registered task's data
@@ -13,17 +14,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 # ---------------------------------------------------------------- args
 p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-p.add_argument("--task", default="touch", help="registered task, or 'toy' (the tests' task)")
+p.add_argument("--task", default="touch", help="registered task (see `embodied-r1 tasks`)")
+p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+               help="task data settings, as in train overrides: touch.train_contacts=64")
 p.add_argument("--model", default="small")
 p.add_argument("--mode", choices=["grpo", "rollout"], default="grpo")
 p.add_argument("--steps", type=int, default=8)
@@ -36,17 +37,13 @@ args = p.parse_args()
 
 import torch  # noqa: E402
 
-from embodied_r1.config import ModelConfig  # noqa: E402
+from embodied_r1.config import ModelConfig, load_config  # noqa: E402
 from embodied_r1.data import load_or_build  # noqa: E402
 from embodied_r1.models.factory import count_parameters, make_model, make_peft_config  # noqa: E402
 from embodied_r1.registry import REGISTRY  # noqa: E402
 
-if args.task == "toy":
-    from tests.fixtures.toy_task import ToyTask
-
-    REGISTRY.register("toy", ToyTask)
 task = REGISTRY.make(args.task)
-task_cfg = task.config_cls()
+task_cfg = load_config(None, [f"task={args.task}", *args.set], lambda n: REGISTRY.get_class(n).config_cls).task_config
 device = "cuda" if torch.cuda.is_available() else "cpu"
 dev_name = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
 

@@ -1,0 +1,43 @@
+"""Each benchmark script runs end to end at tiny sizes (CleanRL-style smoke runs): it prints its numbers and
+writes its JSON. The numbers themselves are measurements, never asserted against targets here."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(script, args, tmp_path, timeout=600):
+    env = dict(os.environ, BENCH_OUT=str(tmp_path / "bench"))
+    res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], capture_output=True, text=True,
+                         env=env, timeout=timeout, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return res.stdout
+
+
+def test_grpo_throughput_smoke(tmp_path):
+    out = tmp_path / "grpo.json"
+    _run("grpo_throughput.py", ["--model", "tiny", "--steps", "2", "--batch", "8", "--generations", "4",
+                                "--new-tokens", "4", "--set", "touch.train_contacts=8", "touch.test_contacts=2",
+                                "--json", str(out)], tmp_path)
+    result = json.loads(out.read_text())
+    assert result["device"] == "cpu" and result["steps"] == 2 and result["mean_step_s"] > 0
+
+
+def test_tactile_throughput_smoke(tmp_path):
+    stdout = _run("tactile_throughput.py", ["--samples", "3"], tmp_path)
+    assert "samples/s" in stdout
+
+
+@pytest.mark.slow
+def test_robot_demos_smoke(tmp_path):
+    out = tmp_path / "demos.json"
+    _run("robot_demos.py", ["--tasks", "Lift", "--episodes", "1", "--oracle-seeds", "1", "--camera-size", "32",
+                            "--quiet", "--json", str(out)], tmp_path)
+    result = json.loads(out.read_text())
+    assert "Lift" in json.dumps(result)
