@@ -141,7 +141,8 @@ def train(task, config, model, stage, output, resume, allow_config_change, overr
     except Preempted as exc:
         click.secho(str(exc), fg="yellow", err=True)
         sys.exit(3)
-    _print_summary(run)
+    if run is not None:  # the main process reports for all ranks
+        _print_summary(run)
 
 
 def _print_summary(run):

@@ -86,8 +86,8 @@ def _unwrap(model, lora: bool):
     return model
 
 
-def train(cfg: TrainConfig, resume: bool = False, log=print) -> RunDir:
-    """Run the configured stages; returns the run directory.
+def train(cfg: TrainConfig, resume: bool = False, log=print) -> RunDir | None:
+    """Run the configured stages; returns the run directory (None on the other ranks of a distributed run).
 
     Everything that can be checked without work is checked first (:mod:`embodied_r1.preflight`); a new run
     whose start fails before its first stage trains leaves no folder behind.
@@ -130,7 +130,7 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> RunDir:
     finally:
         run.unlock()
     if not state.is_main_process:
-        return run
+        return None
     write_samples(run)
     plots = plot_run(run.read_metrics(), run.path / "plots")
     for p in plots:
@@ -149,7 +149,7 @@ def _run_stages(cfg, task, model, processor, train_ds, run, resume, state, log):
             log(f"stage {stage}: already done, loading {final}")
             model = Qwen2_5_VLForConditionalGeneration.from_pretrained(str(final), dtype=model.dtype)
             continue
-        model = _run_stage(stage, cfg, task, model, processor, train_ds, run, peft_config, resume, log)
+        model = _run_stage(stage, cfg, task, model, processor, train_ds, run, peft_config, resume, log, state)
         model = _unwrap(model, cfg.model.lora)
         if state.is_main_process:
             _save_final(model, processor, final, cfg.model.name)
@@ -162,12 +162,14 @@ class StageError(UserError):
     """A stage ended without training (no batch could be formed, or no step ran)."""
 
 
-def _resume_point(run: RunDir, stage: str, log) -> str | None:
-    """The newest complete checkpoint of ``stage``; incomplete newer ones are reported and removed, and
-    ``metrics.jsonl`` loses the rows the resumed stage will log again."""
+def _resume_point(run: RunDir, stage: str, log, main: bool = True) -> str | None:
+    """The newest complete checkpoint of ``stage``; the main process reports and removes incomplete newer ones
+    and drops from ``metrics.jsonl`` the rows the resumed stage will log again."""
     import shutil
 
     ckpt, skipped = run.last_checkpoint(stage)
+    if not main:
+        return ckpt
     for path, why in skipped:
         log(f"stage {stage}: skipping incomplete {Path(path).name} ({why}); removed it")
         shutil.rmtree(path, ignore_errors=True)
@@ -177,7 +179,7 @@ def _resume_point(run: RunDir, stage: str, log) -> str | None:
     return ckpt
 
 
-def _run_stage(stage, cfg, task, model, processor, train_ds, run, peft_config, resume, log):
+def _run_stage(stage, cfg, task, model, processor, train_ds, run, peft_config, resume, log, state):
     from embodied_r1.trainer import make_grpo_trainer, make_sft_trainer
 
     out = run.stage_dir(stage)
@@ -198,7 +200,7 @@ def _run_stage(stage, cfg, task, model, processor, train_ds, run, peft_config, r
     trainer.remove_callback(ProgressCallback)  # its full metrics dict every step drowns the console
     trainer.remove_callback(PrinterCallback)
     trainer.add_callback(CompactProgress(stage, cfg.log_every))
-    ckpt = _resume_point(run, stage, log) if resume else None
+    ckpt = _resume_point(run, stage, log, state.is_main_process) if resume else None
     if ckpt:
         log(f"stage {stage}: resuming from {ckpt}")
     start = checkpoint_step(ckpt) if ckpt else 0
@@ -207,12 +209,14 @@ def _run_stage(stage, cfg, task, model, processor, train_ds, run, peft_config, r
         trainer.train(resume_from_checkpoint=ckpt)
     finally:
         pre.uninstall()
+    if state.num_processes > 1:  # each rank says where it stopped: they must agree
+        print(f"stage {stage}: rank {state.process_index} stopped at step {trainer.state.global_step}", flush=True)
     if pre.requested:
         raise Preempted(f"stage {stage} preempted at step {trainer.state.global_step}; checkpoint saved in {out}; "
                         f"continue with --resume --output {run.path}")
     if trainer.state.global_step <= start < trainer.args.max_steps:
         raise StageError(f"stage {stage} trained no step (step {trainer.state.global_step} of "
                          f"{trainer.args.max_steps}); check that the data holds enough rows for one batch")
-    if monitor is not None and monitor.warning:
+    if monitor is not None and monitor.warning and state.is_main_process:
         run.write_info(warnings=[*run.info().get("warnings", []), monitor.warning])
     return trainer.model

@@ -156,7 +156,7 @@ RECIPE = {
     "sft": {
         "learning_rate": 0.005,
         "per_device_train_batch_size": 8,
-        "max_steps": 80,
+        "max_steps": 300,
         "logging_steps": 5,
         "save_steps": 50,
         "warmup_steps": 2

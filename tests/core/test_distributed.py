@@ -1,0 +1,72 @@
+"""Two processes through ``accelerate launch`` (gloo, CPU) on the tiny preset: a real multi-process run.
+
+A SIGTERM that reaches one rank only must stop both at the same step, with a checkpoint; ``--resume`` finishes
+the run, and the run directory is whole.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+ARGS = ["--task", "touch", "stages=[sft]", "sft.max_steps=40", "sft.save_steps=100", "sft.logging_steps=1",
+        "touch.train_contacts=16", "touch.test_contacts=4"]
+
+
+def _launch(args, env):
+    # --multi_gpu is accelerate's torchrun launcher; on a machine without GPUs the ranks run on the CPU with gloo
+    # (--cpu would start one process and expect mpirun for more).
+    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines",
+            "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "embodied_r1.cli", "train", *args]
+
+
+def _workers(marker: str) -> dict[int, int]:
+    """rank -> pid of the worker processes whose command line holds ``marker`` (read from /proc)."""
+    found = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            cmd = open(f"/proc/{d}/cmdline", "rb").read().decode(errors="replace")
+            envs = open(f"/proc/{d}/environ", "rb").read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        rank = [e.split("=", 1)[1] for e in envs if e.startswith("RANK=")]
+        if marker in cmd and "embodied_r1.cli" in cmd and rank:
+            found[int(rank[0])] = int(d)
+    return found
+
+
+@pytest.mark.slow
+def test_two_ranks_stop_together_and_resume(tmp_path):
+    env = dict(os.environ, EMBODIED_R1_DATA=str(tmp_path / "cache"), PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    out = tmp_path / "run"
+    log = (tmp_path / "launch.log").open("w")
+    proc = subprocess.Popen(_launch([*ARGS, "--output", str(out)], env), stdout=log, stderr=subprocess.STDOUT,
+                            env=env, text=True)
+    deadline = time.time() + 300
+    metrics = out / "metrics.jsonl"
+    while time.time() < deadline and proc.poll() is None:
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.1)
+    assert proc.poll() is None, (tmp_path / "launch.log").read_text()[-3000:]
+    workers = _workers(str(out))
+    assert sorted(workers) == [0, 1], workers
+    os.kill(workers[1], signal.SIGTERM)  # the preemption notice reaches one rank only
+    proc.wait(timeout=300)
+    text = (tmp_path / "launch.log").read_text()
+    stops = sorted(set(int(x.split("step ")[-1]) for x in text.splitlines() if "stopped at step" in x))
+    assert len(stops) == 1 and stops[0] < 40, text[-3000:]
+    assert (out / "sft" / f"checkpoint-{stops[0]}" / "embodied_r1_complete.json").exists()
+    res = subprocess.run(_launch(["--output", str(out), "--resume"], env), capture_output=True, text=True, env=env)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    assert "rank 0 stopped at step 40" in res.stdout and "rank 1 stopped at step 40" in res.stdout
+    assert res.stdout.count("training loss") == 1, "one summary, from the main process"
+    rows = [json.loads(x) for x in metrics.read_text().splitlines()]
+    assert [r["step"] for r in rows if r["kind"] == "train"] == list(range(1, 41))
+    assert (out / "final" / "config.json").exists() and json.loads((out / "run.json").read_text())["done"] == ["sft"]
