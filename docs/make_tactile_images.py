@@ -22,17 +22,20 @@ ROOT = Path(__file__).resolve().parent
 
 
 def sensors_figure(out: Path, seed: int) -> None:
-    """One contact through the four sensors, its visual image and a conflicting visual image."""
+    """One contact through every sensor of the table, its visual image and a conflicting visual image."""
     rng = np.random.default_rng(seed)
     mat = sample_material(rng, {"hardness": 2, "roughness": 1, "bumpiness": 2}, shape="sphere")
     contact = dataclasses.replace(sample_contact(rng, mat, force=3.0), position_mm=(0.5, -0.3),
                                   shear_mm=(0.35, 0.15))
-    fig, axes = plt.subplots(1, 6, figsize=(15, 3.2), gridspec_kw={"width_ratios": [1.33, 0.75, 1.33, 1, 1, 1]})
-    for ax, (name, sensor) in zip(axes, SENSORS.items()):
+    aspects = [s.image_size[1] / s.image_size[0] for s in SENSORS.values()]  # one panel per sensor, at its W/H
+    fig, axes = plt.subplots(1, len(aspects) + 2, figsize=(2.3 * sum(aspects) + 5, 3.2),
+                             gridspec_kw={"width_ratios": aspects + [1, 1]})
+    for ax, sensor in zip(axes, SENSORS.values()):
         tac = render_tactile(contact, sensor, np.random.default_rng(seed))
         ax.imshow(tac.image)
         h, w = tac.image.shape[:2]
-        ax.set_title(f"{name}\n{h}x{w} px, {tac.mm_per_px:.2f} mm/px, gel {tac.gel_depth_mm:.2f} mm", fontsize=9)
+        ax.set_title(f"{sensor.display_name}\n{h}x{w} px, {tac.mm_per_px:.2f} mm/px, gel {tac.gel_depth_mm:.2f} mm",
+                     fontsize=9)
         if tac.markers is not None:
             d = tac.markers - tac.marker_rest
             moved = np.hypot(d[:, 0], d[:, 1]) > 0.3
@@ -41,18 +44,18 @@ def sensors_figure(out: Path, seed: int) -> None:
     lv = mat.levels
     vis, info = render_visual(mat, np.random.default_rng(seed), return_info=True)
     conf, cinfo = render_visual(mat, np.random.default_rng(seed), conflict=True, return_info=True)
-    axes[4].imshow(vis)
-    axes[4].set_title(f"visual (agrees): {info['category']}\nH{lv['hardness']} R{lv['roughness']} "
+    axes[-2].imshow(vis)
+    axes[-2].set_title(f"visual (agrees): {info['category']}\nH{lv['hardness']} R{lv['roughness']} "
                       f"B{lv['bumpiness']}", fontsize=9)
-    axes[5].imshow(conf)
+    axes[-1].imshow(conf)
     looks = ", ".join(f"{p[0].upper()}~{a:.1f}" for p, a in cinfo["apparent"].items())
-    axes[5].set_title(f"visual (conflict): {cinfo['category']}\nlooks {looks} (unit scale)", fontsize=9)
+    axes[-1].set_title(f"visual (conflict): {cinfo['category']}\nlooks {looks} (unit scale)", fontsize=9)
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(f"One contact (sphere R={mat.size_mm:.1f} mm, F={contact.force:.1f} N, shear "
                  f"{contact.shear_mm[0]:.2f},{contact.shear_mm[1]:.2f} mm; marker arrows x2.5) through the "
-                 "four sensor profiles", fontsize=10)
+                 f"{len(SENSORS)} sensor profiles", fontsize=10)
     fig.tight_layout()
     fig.savefig(out / "tactile_sensors.png", dpi=110)
     plt.close(fig)
@@ -92,7 +95,7 @@ def properties_figure(out: Path, seed: int, num_levels: int = 3) -> None:
         ax.set_title(f"{prop}: centre row profile (mm)", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.legend(fontsize=6)
-    fig.suptitle(f"Property levels through {sensor.name} (force 3 N); imprint = gel+object compression, "
+    fig.suptitle(f"Property levels through {sensor.display_name} (force 3 N); imprint = gel+object compression, "
                  "gel = what the camera sees", fontsize=10)
     fig.tight_layout()
     fig.savefig(out / "tactile_properties.png", dpi=110)

@@ -21,7 +21,7 @@ from envs.tactile.contact import Contact, compression_split, sample_contact
 from envs.tactile.counterfactual import counterfactual_image
 from envs.tactile.materials import PROPERTIES, SHAPES, Material, sample_material
 from envs.tactile.render import TactileRender, render_press_sequence, render_tactile
-from envs.tactile.sensors import SENSORS, Light, SensorProfile, sensor_background
+from envs.tactile.sensors import SENSORS, Light, SensorProfile, sensor_background, stream_key
 from envs.tactile.visual import APPEARANCES, render_visual
 
 __all__ = [
@@ -42,4 +42,5 @@ __all__ = [
     "sample_contact",
     "sample_material",
     "sensor_background",
+    "stream_key",
 ]

@@ -15,11 +15,17 @@ marker_gel    80x80      0.25      7 N/mm     2 white lights at 60/150 deg, grey
 A model trained on three of them faces a real shift on the fourth: different mm/px (so different
 imprint sizes in pixels), gel stiffness (different depths), light colours and directions (different
 shading code), background, noise and, for ``marker_gel``, markers.
+
+:data:`SENSORS` is the one place a sensor is defined: its key is the name every other module uses (the
+``sensor`` column of a touch row, the touch task's sensor lists), its ``display_name`` is what prompts,
+figures and reports show, and every random stream of a sensor is keyed by :func:`stream_key` of its name,
+never by its position in a list, so adding or reordering profiles leaves the others' images unchanged.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -42,12 +48,32 @@ class Light:
         return np.array([math.cos(el) * math.cos(az), -math.cos(el) * math.sin(az), math.sin(el)])
 
 
+def stream_key(name: str) -> int:
+    """Stable 64-bit key of a sensor name, for seeding the sensor's random streams.
+
+    A digest of the name rather than Python's ``hash()``, which is salted per process, and rather than the
+    sensor's index in a list, which shifts when a sensor is inserted.
+
+    Args:
+        name: Sensor profile name.
+
+    Returns:
+        Non-negative integer below ``2**64``, the same on every machine and Python version.
+
+    >>> stream_key("digit")
+    6801004138980631663
+    """
+    return int.from_bytes(hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest(), "little")
+
+
 @dataclass(frozen=True)
 class SensorProfile:
     """Everything that makes one optical tactile sensor look the way it does.
 
     Attributes:
-        name: Profile name (the ``sensor`` column of a touch row).
+        name: Profile name (the ``sensor`` column of a touch row); its :func:`stream_key` seeds the
+            sensor's random streams.
+        display_name: Human name shown in prompts, figures and reports (``DIGIT``, ``GelSight Mini``).
         image_size: Default rendering size ``(H, W)`` in pixels.
         mm_per_px: Pixel pitch at the default size (mm); the field of view is ``image_size * mm_per_px``.
         k_gel: Gel stiffness (N/mm): under force F the gel takes ``F / k_gel`` of the compression.
@@ -64,10 +90,10 @@ class SensorProfile:
         markers: Marker grid ``(rows, cols)`` or None.
         marker_radius_mm: Marker radius (mm).
         marker_rgb: Marker colour.
-        background_seed: Seed of the gel's fixed low-frequency blotches (its "real" no-contact image).
     """
 
     name: str
+    display_name: str
     image_size: tuple[int, int]
     mm_per_px: float
     k_gel: float
@@ -86,7 +112,6 @@ class SensorProfile:
     markers: tuple[int, int] | None = None
     marker_radius_mm: float = 0.4
     marker_rgb: tuple[float, float, float] = (20.0, 20.0, 25.0)
-    background_seed: int = 0
 
     def __post_init__(self):
         if len(self.image_size) != 2 or min(self.image_size) < 8:
@@ -95,6 +120,13 @@ class SensorProfile:
             raise ValueError("mm_per_px, k_gel, gel_thickness_mm and gel_spread_mm must be > 0")
         if not self.lights:
             raise ValueError("a sensor needs at least one light")
+        if not self.name or not self.display_name:
+            raise ValueError("a sensor needs a name and a display_name")
+
+    @property
+    def stream_key(self) -> int:
+        """:func:`stream_key` of the profile's name: the root of its random streams."""
+        return stream_key(self.name)
 
     @property
     def fov_mm(self) -> tuple[float, float]:
@@ -124,7 +156,8 @@ def sensor_background(sensor: SensorProfile, image_size: tuple[int, int] | None 
     """The sensor's no-contact image (float32, HxWx3, 0..255), read-only and cached per size.
 
     A tinted base colour, vignetting, a coloured glow from each LED near its side of the frame, and a fixed
-    pattern of faint low-frequency blotches (seeded by ``background_seed``) standing in for gel imperfections.
+    pattern of faint low-frequency blotches (seeded by the name's :func:`stream_key`, so each profile has its own
+and a copied profile under a new name gets new ones) standing in for gel imperfections.
 
     Args:
         sensor: The profile.
@@ -147,7 +180,7 @@ def sensor_background(sensor: SensorProfile, image_size: tuple[int, int] | None 
         lx, ly = 1.3 * d[0] / max(math.hypot(d[0], d[1]), 1e-6), 1.3 * d[1] / max(math.hypot(d[0], d[1]), 1e-6)
         dist = np.sqrt((xx - lx) ** 2 + (yy - ly) ** 2)
         base += sensor.led_glow * np.exp(-dist / 0.6)[..., None] * np.asarray(light.color, np.float32)
-    rng = np.random.default_rng(sensor.background_seed)
+    rng = np.random.default_rng([BACKGROUND_STREAM, sensor.stream_key])
     blotch = gaussian_filter(rng.standard_normal((h, w)).astype(np.float32), sigma=max(h, w) / 10)
     blotch *= 6.0 / (blotch.std() + 1e-6)
     out = np.clip(base + blotch[..., None], 0, 255).astype(np.float32)
@@ -155,39 +188,44 @@ def sensor_background(sensor: SensorProfile, image_size: tuple[int, int] | None 
     return out
 
 
+BACKGROUND_STREAM = 1  # first word of the background's seed, apart from the streams other modules key by name
+
+
 def _rgb(r, g, b):
     return (float(r), float(g), float(b))
 
 
-SENSORS: dict[str, SensorProfile] = {
-    "gelsight_mini": SensorProfile(
-        name="gelsight_mini", image_size=(60, 80), mm_per_px=0.24, k_gel=5.0, gel_thickness_mm=2.5,
-        gel_spread_mm=0.45, gel_mtf_mm=0.10,
+#: Every simulated sensor, by name (table order is only the order of listings; nothing is seeded by it).
+#: Adding a profile here is all it takes to render through it and to use it in the touch task.
+SENSORS: dict[str, SensorProfile] = {profile.name: profile for profile in (
+    SensorProfile(
+        name="gelsight_mini", display_name="GelSight Mini", image_size=(60, 80), mm_per_px=0.24, k_gel=5.0,
+        gel_thickness_mm=2.5, gel_spread_mm=0.45, gel_mtf_mm=0.10,
         lights=(Light(90, 35, _rgb(230, 80, 80)), Light(210, 35, _rgb(70, 210, 100)),
                 Light(330, 35, _rgb(80, 100, 235))),
         kd=1.0, ks=0.25, shading_gain=1.1, background_rgb=_rgb(168, 160, 180), vignette=0.25, led_glow=0.12,
-        noise_std=3.0, background_seed=11,
+        noise_std=3.0,
     ),
-    "digit": SensorProfile(
-        name="digit", image_size=(80, 60), mm_per_px=0.34, k_gel=8.0, gel_thickness_mm=2.0,
+    SensorProfile(
+        name="digit", display_name="DIGIT", image_size=(80, 60), mm_per_px=0.34, k_gel=8.0, gel_thickness_mm=2.0,
         gel_spread_mm=0.6, gel_mtf_mm=0.12,
         lights=(Light(30, 30, _rgb(255, 0, 0)), Light(150, 30, _rgb(0, 255, 0)), Light(270, 30, _rgb(0, 0, 255))),
         kd=1.0, ks=0.35, shading_gain=1.4, background_rgb=_rgb(120, 125, 130), vignette=0.35, led_glow=0.45,
-        noise_std=7.0, background_seed=22,
+        noise_std=7.0,
     ),
-    "gelsight_r15": SensorProfile(
-        name="gelsight_r15", image_size=(72, 96), mm_per_px=0.20, k_gel=4.0, gel_thickness_mm=3.0,
-        gel_spread_mm=0.4, gel_mtf_mm=0.08,
+    SensorProfile(
+        name="gelsight_r15", display_name="GelSight R1.5", image_size=(72, 96), mm_per_px=0.20, k_gel=4.0,
+        gel_thickness_mm=3.0, gel_spread_mm=0.4, gel_mtf_mm=0.08,
         lights=(Light(0, 40, _rgb(220, 60, 60)), Light(90, 40, _rgb(60, 200, 80)),
                 Light(180, 40, _rgb(70, 90, 230)), Light(270, 40, _rgb(230, 210, 120))),
         kd=0.9, ks=0.2, shading_gain=1.0, background_rgb=_rgb(140, 128, 118), vignette=0.3, led_glow=0.10,
-        noise_std=2.0, background_seed=33,
+        noise_std=2.0,
     ),
-    "marker_gel": SensorProfile(
-        name="marker_gel", image_size=(80, 80), mm_per_px=0.25, k_gel=7.0, gel_thickness_mm=2.0,
-        gel_spread_mm=0.5, gel_mtf_mm=0.12,
+    SensorProfile(
+        name="marker_gel", display_name="marker gel", image_size=(80, 80), mm_per_px=0.25, k_gel=7.0,
+        gel_thickness_mm=2.0, gel_spread_mm=0.5, gel_mtf_mm=0.12,
         lights=(Light(60, 25, _rgb(235, 222, 196)), Light(150, 30, _rgb(170, 190, 225))),
         kd=1.0, ks=0.15, shading_gain=1.5, background_rgb=_rgb(150, 152, 146), vignette=0.25, led_glow=0.06,
-        noise_std=4.0, markers=(11, 11), marker_radius_mm=0.45, marker_rgb=_rgb(18, 18, 22), background_seed=44,
+        noise_std=4.0, markers=(11, 11), marker_radius_mm=0.45, marker_rgb=_rgb(18, 18, 22),
     ),
-}
+)}

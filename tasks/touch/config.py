@@ -21,13 +21,26 @@ from embodied_r1.errors import UserError
 
 PROPERTIES = ("hardness", "roughness", "bumpiness")
 QUESTION_TYPES = ("level", "compare", "superlative", "conflict", "cross_sensor")
-SIM_SENSORS = ("gelsight_mini", "digit", "gelsight_r15", "marker_gel")
 REWARD_NAMES = ("ordinal_accuracy_reward", "cross_sensor_consistency_reward", "touch_format_reward",
                 "tactile_grounded_reward")
 #: Counterfactual variant name -> the core's mode (Touch-R1: tactile removed, shuffled, noise-masked).
 COUNTERFACTUAL_MODES = {"removed": "remove", "shuffled": "swap", "noise": "noise"}
 REAL_FORMATS = ("octopi", "ssvtp")
 REAL_MODES = ("replace", "add")
+
+
+def sim_sensors() -> tuple[str, ...]:
+    """Names of the simulated sensors: the keys of ``envs.tactile.SENSORS``, the one sensor table.
+
+    Read when called, not copied at import: a profile added to the table is a valid sensor here without
+    editing the task, and registering the task does not import the simulator.
+
+    Returns:
+        Profile names in table order.
+    """
+    from envs.tactile import SENSORS
+
+    return tuple(SENSORS)
 
 
 def _default_rewards() -> dict:
@@ -53,9 +66,11 @@ class TouchConfig:
             ``sensors_per_contact`` sensors, one row per sensor, all sharing its ``contact_id``.
         test_contacts: Question instances on held-out materials in ``test``.
         sensors_per_contact: Train sensors each contact is rendered through (>= 2 for cross-sensor groups).
-        train_sensors: Sensor profiles seen in training.
-        heldout_sensor: Sensor profile never seen in training; every test contact is also rendered through it
-            (rows tagged ``split_tag == "heldout_sensor"``, and the split ``test_heldout_sensor``); None: none.
+        train_sensors: Sensor profiles seen in training (names in ``envs.tactile.SENSORS``; their order does
+            not matter).
+        heldout_sensor: Sensor profile never seen in training (a name in ``envs.tactile.SENSORS``); every test
+            contact is also rendered through it (rows tagged ``split_tag == "heldout_sensor"``, and the split
+            ``test_heldout_sensor``); None: none.
         question_mix: Question type -> sampling weight (``level``, ``compare``, ``superlative``, ``conflict``,
             ``cross_sensor``); weights need not sum to 1, zero drops a type. Types not given keep their
             default weight (so ``touch.question_mix.conflict=0`` changes just that one).
@@ -112,9 +127,10 @@ class TouchConfig:
         _int_range("train_contacts", self.train_contacts, 0, 10**7)
         _int_range("test_contacts", self.test_contacts, 0, 10**7)
         self.train_sensors = list(self.train_sensors)
-        _subset("train_sensors", self.train_sensors, SIM_SENSORS)
-        if self.heldout_sensor is not None and self.heldout_sensor not in SIM_SENSORS:
-            raise UserError(f"touch.heldout_sensor '{self.heldout_sensor}' is not one of {', '.join(SIM_SENSORS)}")
+        known_sensors = sim_sensors()
+        _subset("train_sensors", self.train_sensors, known_sensors)
+        if self.heldout_sensor is not None and self.heldout_sensor not in known_sensors:
+            raise UserError(f"touch.heldout_sensor '{self.heldout_sensor}' is not one of {', '.join(known_sensors)}")
         if self.heldout_sensor in self.train_sensors:
             raise UserError(f"touch.heldout_sensor '{self.heldout_sensor}' is also in touch.train_sensors; "
                             f"a held-out sensor must not be trained on")

@@ -12,8 +12,10 @@ Splits:
 Each contact (one question instance: one press, or 2-3 presses for compare/superlative) is rendered through
 ``sensors_per_contact`` train sensors, giving that many rows with the same ``contact_id``; the core's group
 sampler keeps them in one batch so the cross-sensor consistency reward can compare them. Every random draw
-comes from a stream keyed by (seed, split, contact, sensor), so the same seed gives the same rows byte for
-byte, and a contact looks the same through a sensor whatever else the config asks for.
+comes from a stream keyed by (seed, split, contact) and, for a sensor, the stable key of its name
+(:func:`envs.tactile.stream_key`), never its position in a list: the same seed gives the same rows byte for
+byte, a contact looks the same through a sensor whatever else the config asks for, and adding a sensor
+profile, or listing the train sensors in another order, leaves the other sensors' images unchanged.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from collections import Counter
 import numpy as np
 
 from tasks.touch.catalog import Catalog, make_catalog
-from tasks.touch.config import SIM_SENSORS, TouchConfig
+from tasks.touch.config import TouchConfig
 from tasks.touch.questions import Reading, make_row
 
 SPLIT_CODES = {"train": 1, "test": 2}
-WORDING_STREAM, VISUAL_STREAM, SENSOR_STREAM = 2000, 3000, 1000
+WORDING_STREAM, VISUAL_STREAM, SENSOR_STREAM, PICK_STREAM = 2000, 3000, 1000, 5000
 
 
 def features():
@@ -94,13 +96,36 @@ def _pick_objects(qtype: str, prop: str, pool: list[int], catalog: Catalog, rng)
     return qtype, [pool[int(rng.integers(len(pool)))]]
 
 
+def rank_sensors(names: list[str], seed: int, code: int, i: int) -> list[str]:
+    """The sensors in a random order of contact ``i`` that does not depend on their order in ``names``.
+
+    Each sensor draws its own rank from a stream keyed by its name (rendezvous hashing), so listing the
+    sensors in another order changes nothing, and adding one changes only the contacts where it ranks among
+    the first ``sensors_per_contact``. The draws stay off the contact's own stream, so the contact (question,
+    objects, press) does not depend on how many sensors there are.
+
+    Args:
+        names: Sensor profile names.
+        seed: Run seed.
+        code: Split code (``SPLIT_CODES``).
+        i: Contact index in the split.
+
+    Returns:
+        ``names`` reordered; the first ``sensors_per_contact`` render the contact.
+    """
+    from envs.tactile import stream_key
+
+    rank = {s: np.random.default_rng([seed, code, i, PICK_STREAM, stream_key(s)]).random() for s in names}
+    return sorted(names, key=lambda s: (rank[s], s))
+
+
 def _render(contacts, sensor: str, cfg: TouchConfig, seed: int, code: int, i: int, catalog: Catalog,
             objs: list[int]) -> list[Reading]:
     from PIL import Image
 
     from envs.tactile import SENSORS, render_press_sequence
 
-    srng = np.random.default_rng([seed, code, i, SENSOR_STREAM + SIM_SENSORS.index(sensor)])
+    srng = np.random.default_rng([seed, code, i, SENSOR_STREAM, SENSORS[sensor].stream_key])
     out = []
     for c, j in zip(contacts, objs):
         frames = render_press_sequence(c, SENSORS[sensor], srng, n_frames=cfg.press_frames,
@@ -132,10 +157,9 @@ def contact_rows(cfg: TouchConfig, seed: int, split: str, i: int, catalog: Catal
     mix = cfg.mix
     qtype = list(mix)[int(rng.choice(len(mix), p=list(mix.values())))]
     prop = cfg.properties[int(rng.integers(len(cfg.properties)))]
-    sensors = [cfg.train_sensors[int(j)] for j in rng.choice(len(cfg.train_sensors), cfg.sensors_per_contact,
-                                                             replace=False)]
-    spare = [s for s in cfg.train_sensors if s not in sensors]
-    partner_extra = spare[int(rng.integers(len(spare)))] if spare else None
+    ranked = rank_sensors(cfg.train_sensors, seed, code, i)
+    sensors = ranked[:cfg.sensors_per_contact]
+    partner_extra = ranked[cfg.sensors_per_contact] if len(ranked) > cfg.sensors_per_contact else None
     show_visual = rng.uniform() < cfg.visual_context_fraction
     qtype, objs = _pick_objects(qtype, prop, catalog.pool(split), catalog, rng)
     contacts = [sample_contact(rng, catalog.materials[j]) for j in objs]

@@ -23,10 +23,9 @@ import numpy as np
 
 LETTERS = "ABC"
 
-SENSOR_NAMES = {
-    "gelsight_mini": "GelSight Mini", "digit": "DIGIT", "gelsight_r15": "GelSight R1.5",
-    "marker_gel": "marker gel", "gelsight": "GelSight", "camera": "camera",
-}
+#: Display names of the image sources that have no simulated profile (real-data sensors, the camera); a
+#: simulated sensor's display name is its profile's ``display_name`` in ``envs.tactile.SENSORS``.
+OTHER_SOURCE_NAMES = {"gelsight": "GelSight", "camera": "camera"}
 
 #: Level names per property and K (Octopi's 3-level names for K = 3).
 LEVEL_NAMES = {
@@ -101,8 +100,23 @@ class Reading:
 
 
 def sensor_name(sensor: str) -> str:
-    """Human name of a sensor profile (``digit`` -> ``DIGIT``); unknown names are shown as they are."""
-    return SENSOR_NAMES.get(sensor, sensor.replace("_", " "))
+    """Human name of an image source, as prompts and figures show it.
+
+    Args:
+        sensor: A sensor profile name (``envs.tactile.SENSORS``), a real-data sensor or ``camera``.
+
+    Returns:
+        The profile's ``display_name``, else the name in :data:`OTHER_SOURCE_NAMES`, else the name with
+        spaces for underscores.
+
+    >>> sensor_name("digit"), sensor_name("gelsight"), sensor_name("new_sensor")
+    ('DIGIT', 'GelSight', 'new sensor')
+    """
+    from envs.tactile import SENSORS
+
+    if sensor in SENSORS:
+        return SENSORS[sensor].display_name
+    return OTHER_SOURCE_NAMES.get(sensor, sensor.replace("_", " "))
 
 
 def level_names(prop: str, k: int) -> list[str]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from tasks.touch.metrics import LEVEL_TYPES, QUESTION_ORDER, score_row
+from tasks.touch.questions import sensor_name
 
 
 def _plt():
@@ -58,8 +59,10 @@ def plot_confusions(rows: list[dict], completions: list[str], path: Path, title:
     return path
 
 
-def plot_accuracy(result: dict, path: Path, prefix: str, keys: list[str], title: str, highlight=()) -> Path | None:
-    """Grouped bars of ``<prefix><key>`` for the model and each baseline; returns the PNG path."""
+def plot_accuracy(result: dict, path: Path, prefix: str, keys: list[str], title: str, highlight=(),
+                  labels: dict | None = None) -> Path | None:
+    """Grouped bars of ``<prefix><key>`` for the model and each baseline (ticks: ``labels[key]`` if given, else
+    the key); returns the PNG path."""
     cols = {"model": result.get("metrics", {}), **result.get("baselines", {})}
     keys = [k for k in keys if any(f"{prefix}{k}" in m for m in cols.values())]
     if not keys:
@@ -74,7 +77,8 @@ def plot_accuracy(result: dict, path: Path, prefix: str, keys: list[str], title:
         for b, v in zip(bars, vals):
             if np.isfinite(v):
                 ax.text(b.get_x() + b.get_width() / 2, v + 0.01, f"{v:.2f}", ha="center", fontsize=7)
-    ax.set_xticks(x, [f"{k}\n(held out)" if k in highlight else k for k in keys], fontsize=8)
+    names = [(labels or {}).get(k, k) for k in keys]
+    ax.set_xticks(x, [f"{n}\n(held out)" if k in highlight else n for k, n in zip(keys, names)], fontsize=8)
     ax.set_ylim(0, 1.08)
     ax.set_ylabel("exact match")
     ax.set_title(title, fontsize=10)
@@ -95,7 +99,8 @@ def write_touch_report(result: dict, rows: list[dict], completions: list[str], o
     paths = [
         plot_confusions(rows, completions, out_dir / "touch_confusion.png", f"confusion of level answers · {label}"),
         plot_accuracy(result, out_dir / "touch_accuracy_by_sensor.png", "acc_sensor/", sensors,
-                      f"accuracy per sensor · {label}", highlight=held),
+                      f"accuracy per sensor · {label}", highlight=held,
+                      labels={s: sensor_name(s) for s in sensors}),
         plot_accuracy(result, out_dir / "touch_accuracy_by_type.png", "acc/", list(QUESTION_ORDER),
                       f"accuracy per question type · {label}"),
     ]

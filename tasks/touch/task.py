@@ -18,6 +18,8 @@ class TouchTask(Task):
     description = "Touch-R1 tactile reasoning: ordinal hardness/roughness/bumpiness from optical tactile images"
     config_cls = TouchConfig
     group_column = "contact_id"
+    #: 2: sensor streams keyed by the sensor's name (not its list index), rendezvous choice of sensors per contact.
+    data_version = "2"
     recipe = RECIPE
 
     def group_size(self, cfg: TouchConfig) -> int:

@@ -12,7 +12,8 @@ from scipy.ndimage import gaussian_filter
 
 from envs.tactile import (APPEARANCES, PROPERTIES, SENSORS, Contact, Material, SensorProfile, TactileRender,
                           counterfactual_image, render_press_sequence, render_tactile, render_visual,
-                          sample_contact, sample_material)
+                          sample_contact, sample_material, sensor_background, stream_key)
+from tests.fixtures.sensors import copied_profile, sensor_added
 
 SENSOR_NAMES = ("gelsight_mini", "digit", "gelsight_r15", "marker_gel")
 
@@ -196,6 +197,44 @@ def test_sensor_profiles_shape_and_override():
         assert big.image.shape == (120, 100, 3) and big.deformation.shape == (120, 100)
         # Same physical contact: the imprint depth does not depend on the pixel grid.
         assert big.depth_mm == pytest.approx(tac.depth_mm, rel=0.05)
+
+
+def test_each_profile_carries_its_display_name():
+    names = {name: sensor.display_name for name, sensor in SENSORS.items()}
+    assert names == {"gelsight_mini": "GelSight Mini", "digit": "DIGIT", "gelsight_r15": "GelSight R1.5",
+                     "marker_gel": "marker gel"}
+    with pytest.raises(ValueError, match="display_name"):
+        dataclasses.replace(SENSORS["digit"], display_name="")
+
+
+def test_stream_key_is_a_stable_digest_of_the_name():
+    """Pinned values: Python's ``hash()`` of a str changes with every process (PYTHONHASHSEED), a digest does not."""
+    assert stream_key("digit") == 6801004138980631663 == SENSORS["digit"].stream_key
+    assert len({stream_key(n) for n in SENSORS}) == len(SENSORS)
+    assert all(0 <= stream_key(n) < 2**64 for n in SENSORS)
+
+
+def test_inserting_a_sensor_leaves_the_other_sensors_images_unchanged():
+    """A new profile at the front of the table shifts every other sensor's position; their images must not move."""
+    rng = np.random.default_rng(21)
+    contact = sample_contact(rng, sample_material(rng, num_levels=3))
+
+    def images():
+        return {name: render_tactile(contact, name, np.random.default_rng(5)).image for name in SENSOR_NAMES}
+
+    before = images()
+    backgrounds = {name: sensor_background(SENSORS[name]).copy() for name in SENSOR_NAMES}
+    with sensor_added(copied_profile("digit", "digit_v2", "DIGIT v2")) as new:
+        assert next(iter(SENSORS)) == "digit_v2"
+        after = images()
+        for name in SENSOR_NAMES:
+            assert np.array_equal(before[name], after[name]), name
+            assert np.array_equal(backgrounds[name], sensor_background(SENSORS[name])), name
+        # Same optics, other name: the gel's fixed blotches come from the new name's own stream.
+        copy = render_tactile(contact, new, np.random.default_rng(5)).image
+        assert copy.shape == before["digit"].shape and not np.array_equal(copy, before["digit"])
+        assert not np.array_equal(sensor_background(new), backgrounds["digit"])
+    assert tuple(SENSORS) == SENSOR_NAMES
 
 
 def test_four_sensors_images_differ():

@@ -71,6 +71,27 @@ def test_bad_values_are_user_errors(kwargs, message):
     assert message in str(exc.value) and "\n" not in str(exc.value)
 
 
+def test_sensor_lists_follow_the_sensor_table():
+    """A profile added to ``envs.tactile.SENSORS`` is a valid train or held-out sensor without editing the task."""
+    from envs.tactile import SENSORS
+    from tasks.touch.config import sim_sensors
+    from tasks.touch.questions import sensor_name
+    from tests.fixtures.sensors import copied_profile, sensor_added
+
+    assert sim_sensors() == tuple(SENSORS)
+    assert all(sensor_name(s) == SENSORS[s].display_name for s in SENSORS)
+    with sensor_added(copied_profile("marker_gel", "tac3d", "Tac3D")):
+        assert sim_sensors()[0] == "tac3d"
+        c = TouchConfig(train_sensors=["tac3d", "digit"], heldout_sensor="gelsight_r15")
+        assert c.train_sensors == ["tac3d", "digit"]
+        assert TouchConfig(heldout_sensor="tac3d").heldout_sensor == "tac3d"
+        assert sensor_name("tac3d") == "Tac3D"
+    with pytest.raises(UserError, match="heldout_sensor 'tac3d' is not one of gelsight_mini, digit"):
+        TouchConfig(heldout_sensor="tac3d")
+    with pytest.raises(UserError, match=r"train_sensors has unknown entries \['tac3d'\]"):
+        TouchConfig(train_sensors=["tac3d", "digit"])
+
+
 @pytest.mark.parametrize("name", ["touch.yaml", "touch_quickstart.yaml"])
 def test_shipped_configs_load(name):
     cfg = load_config(str(ROOT / "configs" / name), [], cfg_cls)

@@ -119,6 +119,56 @@ def test_one_contact_looks_the_same_through_a_sensor_whatever_the_mix():
         [np.asarray(x).tobytes() for r in b for x in r["images"]]
 
 
+def _contacts(cfg, split, n, seed=0):
+    """Rows of the first ``n`` contacts of a split, by (contact_id, sensor): label columns and image bytes."""
+    from tasks.touch.catalog import make_catalog
+    from tasks.touch.data import contact_rows
+
+    cat = make_catalog(cfg.num_materials, cfg.num_levels, cfg.heldout_material_fraction, seed)
+    out = {}
+    for i in range(n):
+        for r in contact_rows(cfg, seed, split, i, cat):
+            out[r["contact_id"], r["sensor"]] = ({k: v for k, v in r.items() if k != "images"},
+                                                 [np.asarray(im).tobytes() for im in r["images"]])
+    return out
+
+
+def test_adding_a_sensor_to_the_table_leaves_the_other_sensors_rows_unchanged():
+    """A new profile at the front of the table, used as the held-out sensor: every other row stays byte-identical
+    (streams are keyed by the sensor's name, not its position), and its prompts show its display name."""
+    from tests.fixtures.sensors import copied_profile, sensor_added
+
+    cfg = TouchConfig(**SMALL)
+    before = {split: _contacts(cfg, split, 6) for split in ("train", "test")}
+    with sensor_added(copied_profile("gelsight_mini", "gelsight_mini_v2", "GelSight Mini v2")):
+        new_cfg = TouchConfig(**SMALL, heldout_sensor="gelsight_mini_v2")
+        after = {split: _contacts(new_cfg, split, 6) for split in ("train", "test")}
+    assert before["train"] == after["train"]
+    kept = {k: v for k, v in before["test"].items() if k[1] != "marker_gel"}
+    assert kept and kept == {k: v for k, v in after["test"].items() if k[1] != "gelsight_mini_v2"}
+    new_rows = [row for (_, s), (row, _) in after["test"].items() if s == "gelsight_mini_v2"]
+    assert len(new_rows) == 6 and all(r["split_tag"] == "heldout_sensor" for r in new_rows)
+    assert all("GelSight Mini v2" in r["prompt"][0]["content"][-1]["text"] for r in new_rows)
+
+
+def test_the_order_of_the_train_sensors_does_not_matter():
+    """Which sensors see a contact, and what they show, do not depend on the order ``train_sensors`` lists them in;
+    a sensor added to the list changes only the contacts it is picked for."""
+    from tasks.touch.data import rank_sensors
+
+    three = ["gelsight_mini", "digit", "gelsight_r15"]
+    base = _contacts(TouchConfig(**SMALL, train_sensors=three), "train", 8)
+    assert _contacts(TouchConfig(**SMALL, train_sensors=three[::-1]), "train", 8) == base
+    assert rank_sensors(three, 0, 1, 3) == rank_sensors(three[::-1], 0, 1, 3)
+    # Two train sensors instead of three: the contacts whose first two picks were those two are unchanged.
+    two = _contacts(TouchConfig(**SMALL, train_sensors=three[:2]), "train", 8)
+    same = [i for i in range(8) if set(rank_sensors(three, 0, 1, i)[:2]) == set(three[:2])]
+    assert 0 < len(same) < 8
+    for i in same:
+        for s in three[:2]:
+            assert two[f"train-{i:05d}", s] == base[f"train-{i:05d}", s], (i, s)
+
+
 def test_options_press_frames_and_image_size():
     cfg = TouchConfig(num_materials=12, train_contacts=6, test_contacts=0, press_frames=2, image_size=40,
                       question_mix={"level": 0, "compare": 1, "superlative": 0, "conflict": 0, "cross_sensor": 0},
