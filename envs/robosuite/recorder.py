@@ -230,15 +230,15 @@ def record_demos(
                         control=kwargs.get("control", "absolute"), render=kwargs.get("images", True))
 
     t0 = time.perf_counter()
-    env = new_env()
-    demos, failed, faults, all_frames = [], [], {}, 0
+    env, demos, failed, faults, all_frames = None, [], [], {}, 0
     try:
         for seed in range(seed0, seed0 + n_episodes):
+            env = env or new_env()
             demo, fault = try_record_demo(task_name, seed, env, **kwargs)
             if fault:
                 faults[seed] = fault
                 env.close()
-                env = new_env()  # a faulted simulator is not reused
+                env = None  # a faulted simulator is not reused
                 if progress:
                     print(f"[{task_name}] seed {seed}: FAULT {fault}", flush=True)
                 continue
@@ -254,7 +254,8 @@ def record_demos(
                     flush=True,
                 )
     finally:
-        env.close()
+        if env is not None:
+            env.close()
     seconds = time.perf_counter() - t0
     ok = [d for d in demos if d.success]
     successes = n_episodes - len(failed) - len(faults)
