@@ -83,6 +83,8 @@ def record_to_cache(task_name: str, seeds: list[int], camera_size: int, progress
                 faults[seed] = fault
                 env.close()
                 env = None  # a faulted simulator is not reused
+                if progress:
+                    bar.write(f"expert demos {task_name}: seed {seed} dropped: {fault}")
             else:
                 demos.append(demo)
             bar.set_postfix(ok=sum(d.success for d in demos), faults=len(faults))
