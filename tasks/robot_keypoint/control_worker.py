@@ -149,7 +149,7 @@ class EpisodeRunner:
         t0 = time.time()
         res = {**asdict(job), "policy": self.settings.policy, "success": False, "calls": 0, "env_steps": 0,
                "parse_failures": 0, "reason": None, "fault": None, "keypoints": [], "eef_path": [], "answers": [],
-               "started_at": round(t0, 3)}
+               "started_at": round(t0, 3), "pid": os.getpid()}
         self.frames = [] if job.record_video else None
         try:
             self._play(job, res)
@@ -232,10 +232,13 @@ def worker_main(wid: int, settings: WorkerSettings, jobs, messages, conn) -> Non
         return conn.recv()
 
     runner = EpisodeRunner(settings, query)
+    parent = os.getppid()
     try:
         while True:
             job = jobs.get()
-            if job is None:
+            # A killed sweep (SIGKILL) leaves its workers orphaned with the queued jobs: they would play them all,
+            # for nobody, beside the --resume that reruns them. An orphan is re-parented, so stop on a new parent.
+            if job is None or os.getppid() != parent:
                 break
             messages.put(("start", wid, job))
             messages.put(("done", wid, runner.run(job)))

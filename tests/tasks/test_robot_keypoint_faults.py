@@ -143,3 +143,47 @@ def test_resume_continues_a_killed_sweep_without_redoing_finished_episodes(tmp_p
     assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
     assert "episodes 3 -> 4" in res.output and "policy 'zero' -> 'oracle'" in res.output
     assert (out / "results.jsonl").read_text().splitlines() == after
+
+
+@pytest.mark.slow
+def test_a_sigkilled_sweep_leaves_no_worker_playing_and_resumes(tmp_path):
+    """A real kill -9 of the sweep: its orphaned worker stops after the episode in hand (instead of playing the
+    queued episodes for nobody, beside the resumed sweep), and --resume completes the sweep."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tasks.robot_keypoint.control import run_control
+
+    out = tmp_path / "killed"
+    opts = {"policy": "oracle", "tasks": "Lift", "episodes": 10, "workers": 1, "seed0": 830_000, "video_episodes": 0,
+            "output": str(out), "offline_eval": False, "progress": False, "camera_size": 32, "max_keypoint_calls": 2}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")])}
+    code = f"from tasks.robot_keypoint.control import run_control; run_control({opts!r}, None, log=print)"
+    sweep = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results, t0 = out / "results.jsonl", time.time()
+    while not (results.exists() and results.read_text().count("\n") >= 1) and time.time() - t0 < 180:
+        time.sleep(0.1)
+    sweep.send_signal(signal.SIGKILL)
+    sweep.wait()
+    worker = json.loads(results.read_text().splitlines()[0])["pid"]
+    t0 = time.time()
+    while _running(worker) and time.time() - t0 < 15:  # one episode in hand takes ~3 s; the queue holds 8 more
+        time.sleep(0.2)
+    assert not _running(worker), "the orphaned worker went on playing the killed sweep's episodes"
+    kept = results.read_text().splitlines()
+    assert 1 <= len(kept) < 10
+    summary = run_control({**opts, "resume": True}, None, log=lambda m: None)
+    after = results.read_text().splitlines()
+    assert after[:len(kept)] == kept and len(after) == 10 and summary["resumed_episodes"] == len(kept)
+    assert sorted(json.loads(x)["seed"] for x in after) == list(range(830_000, 830_010))
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is alive (a zombie, dead but not reaped by its new parent, counts as gone)."""
+    try:
+        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
