@@ -31,7 +31,7 @@ def _cli(*args):
     return CliRunner().invoke(main, ["eval-control", "--task", "robot-keypoint", *args])
 
 
-# ------------------------------------------------------------------------------------------ results.jsonl (no simulator)
+# ---------------------------------------------------------------------------------- results.jsonl (no simulator)
 def test_read_results_skips_a_torn_last_line_and_rewrites_the_file(tmp_path):
     path = tmp_path / "results.jsonl"
     good = [{"task_name": "Lift", "seed": s, "success": True, "reason": "success"} for s in (1, 2)]
@@ -160,9 +160,11 @@ def test_a_sigkilled_sweep_leaves_no_worker_playing_and_resumes(tmp_path):
     out = tmp_path / "killed"
     opts = {"policy": "oracle", "tasks": "Lift", "episodes": 10, "workers": 1, "seed0": 830_000, "video_episodes": 0,
             "output": str(out), "offline_eval": False, "progress": False, "camera_size": 32, "max_keypoint_calls": 2}
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")])}
+    root = str(Path(__file__).parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     code = f"from tasks.robot_keypoint.control import run_control; run_control({opts!r}, None, log=print)"
-    sweep = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sweep = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
     results, t0 = out / "results.jsonl", time.time()
     while not (results.exists() and results.read_text().count("\n") >= 1) and time.time() - t0 < 180:
         time.sleep(0.1)
