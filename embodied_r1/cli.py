@@ -213,6 +213,7 @@ Examples:
   embodied-r1 eval-control --policy zero --tasks Lift,Stack --episodes 20
   embodied-r1 eval-control --policy runs/robot-quickstart --tasks Lift --episodes 5 --workers 2
   embodied-r1 eval-control --config configs/eval_control.yaml
+  embodied-r1 eval-control --policy oracle --tasks Lift --episodes 50 --output runs/ctl --resume   # after a kill
 """)
 @click.option("--task", "-t", help="Task with closed-loop control (default: the only one registered).")
 @click.option("--policy", "-p", help="oracle, zero, or a run directory / model folder / preset.")
@@ -221,15 +222,18 @@ Examples:
 @click.option("--workers", type=int, help="Parallel simulator worker processes.")
 @click.option("--config", "-c", type=click.Path(), help="YAML with the options below (see configs/eval_control.yaml).")
 @click.option("--output", "-o", type=click.Path(), help="Folder for results, videos and plots.")
+@click.option("--resume", is_flag=True, default=None,
+              help="Continue the killed sweep in --output (same options): finished episodes are not run again.")
 @click.argument("overrides", nargs=-1)
-def eval_control(task, policy, tasks, episodes, workers, config, output, overrides):
+def eval_control(task, policy, tasks, episodes, workers, config, output, resume, overrides):
     """Closed-loop control: a policy proposes keypoints, a controller executes them in simulation."""
     from embodied_r1.config import apply_override, parse_override, read_yaml
     from embodied_r1.control import run_control
 
     options = read_yaml(config) if config else {}
     task = task or options.pop("task", None)
-    for k, v in (("policy", policy), ("tasks", tasks), ("episodes", episodes), ("workers", workers), ("output", output)):
+    for k, v in (("policy", policy), ("tasks", tasks), ("episodes", episodes), ("workers", workers), ("output", output),
+                 ("resume", resume)):
         if v is not None:
             options[k] = v
     for text in overrides:

@@ -15,6 +15,7 @@ Public API::
     KeypointExecutor(env).execute([x, y, z, g]) -> ExecutionResult
     oracle_keyframes(task_name, seed) -> list[[x, y, z, g]]; run_oracle(task_name, seed) -> OracleResult
     KeypointControlEnv (gymnasium); register_envs()
+    SimulatorFault (raised by TaskEnv.step: MuJoCo error, NaN state, unstable simulation; see envs.robosuite.faults)
     task_instruction(task_name), task_metadata(task_name), reference_point(task_name),
     workspace_bounds(task_name), TABLE_CENTRE, PANDA_EEF_SIZE, SUPPORTED_TASKS
 """
@@ -52,6 +53,7 @@ _LAZY = {
     "KeypointControlEnv": "envs.robosuite.control_env",
     "register_envs": "envs.robosuite.control_env",
     "ENV_ID": "envs.robosuite.control_env",
+    "SimulatorFault": "envs.robosuite.faults",
 }
 
 

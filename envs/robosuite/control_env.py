@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import Env, spaces
 
+from envs.robosuite.faults import SimulatorFault, fault_reason
 from envs.robosuite.tasks import get_task, task_metadata, workspace_bounds
 
 ENV_ID = "embodied_r1/KeypointControl-v0"
@@ -31,9 +32,10 @@ class KeypointControlEnv(Env):
         - success: 1.0 when robosuite's ``_check_success()`` holds after the keypoint, else 0.0.
 
     Episode end: ``terminated`` on success; ``truncated`` when ``max_keypoints`` keypoint calls or
-    ``max_env_steps`` control steps are used up, or on a simulator fault. A fault (MuJoCo error,
-    non-finite state, robosuite error) never raises out of ``step``: it returns ``truncated=True``
-    with ``info["fault"]`` the reason.
+    ``max_env_steps`` control steps are used up, or on a simulator fault. A fault (MuJoCo or robosuite
+    error, NaN state, unstable simulation: :mod:`envs.robosuite.faults`) never raises out of ``step``:
+    it returns ``truncated=True`` with ``info["fault"]`` the one-line reason (``"nan state: ..."``,
+    ``"unstable simulation: ..."``, ``"FatalError: ..."``).
 
     Args:
         task_name: ``Lift``, ``Stack``, ``PickPlaceCan`` or ``Door``.
@@ -134,13 +136,14 @@ class KeypointControlEnv(Env):
         )
         info: dict = {"keypoint": target, "keypoint_calls": self._calls}
         try:
-            res = self._executor.execute(target)
-            if not self._sim.state_is_finite():
-                raise FloatingPointError("non-finite simulator state (qpos/qvel)")
+            res = self._executor.execute(target)  # every control step checks the state (TaskEnv.step)
             success = self._sim.success()
             obs = self._observe()
+            if not np.all(np.isfinite(obs["state"])):
+                raise SimulatorFault(f"nan state: non-finite observation state {obs['state'].tolist()}")
         except Exception as err:  # noqa: BLE001 - any simulator failure ends the episode, never the caller
-            self._faulted = f"{type(err).__name__}: {err}"
+            self._faulted = fault_reason(err)
+            self._env_steps = int(getattr(self._sim, "steps", self._env_steps))  # the steps up to the fault count
             info.update(fault=self._faulted, success=False, env_steps=self._env_steps)
             obs = self._last_obs if self._last_obs is not None else self.observation_space.sample()
             return obs, 0.0, False, True, info

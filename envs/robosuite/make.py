@@ -32,6 +32,7 @@ from typing import Literal
 
 import numpy as np
 
+from envs.robosuite import faults as sim_faults
 from envs.robosuite.tasks import get_task
 
 Control = Literal["absolute", "delta"]
@@ -106,7 +107,8 @@ class TaskEnv:
         gripper_closed: the last commanded binary gripper state (True = closed).
     """
 
-    def __init__(self, raw, task_name: str, seed: int, control: Control, camera_size: int, wrist: bool):
+    def __init__(self, raw, task_name: str, seed: int, control: Control, camera_size: int, wrist: bool,
+                 faults: dict | None = None):
         self.raw = raw
         self.task_name = task_name
         self.seed = seed
@@ -119,6 +121,8 @@ class TaskEnv:
         self._last_target = None
         self.orientation = top_down(get_task(task_name).gripper_yaw)
         self._orientation_rotvec = _rotvec(self.orientation)
+        self._faults = dict(faults or {})  # injected faults (tests): (task, seed) -> (kind, step)
+        self._watch = None
 
     # ------------------------------------------------------------------ reset / step
     def reset(self, seed: int | None = None) -> None:
@@ -131,12 +135,40 @@ class TaskEnv:
         self.steps = 0
         self._integral = np.zeros(3)
         self._last_target = None
+        # A hard reset builds a new MjSim: take its warning counts and per-dof speed bounds afresh.
+        data, arm_dofs = self.sim.data._data, np.asarray(self._arm._ref_joint_vel_indexes, dtype=int)
+        bounds, names = sim_faults.dof_speed_bounds(self.sim.model._model, arm_dofs)
+        self._watch = (sim_faults.warning_counts(data), bounds, names, arm_dofs)
 
     def step(self, action: np.ndarray) -> None:
-        """One control step (20 Hz) with a raw 7-d robosuite action."""
-        self.raw.step(np.asarray(action, dtype=np.float64))
+        """One control step (20 Hz) with a raw 7-d robosuite action, then a check of the new state.
+
+        Raises:
+            ValueError: the action is not 7 finite numbers (a caller's bug, not a simulator fault).
+            SimulatorFault: the simulator raised, or the state after the step is non-finite or unstable
+                (see :mod:`envs.robosuite.faults`); the env must be reset before stepping again.
+        """
+        action = np.asarray(action, dtype=np.float64)
+        if action.shape != (7,) or not np.all(np.isfinite(action)):
+            raise ValueError(f"action must be 7 finite numbers, got {action!r}")
+        k = self.steps + 1
+        baseline, bounds, names, arm_dofs = self._watch
+        data = self.sim.data._data
+        kind, at = self._faults.get((self.task_name, self.seed), (None, 0))
+        kind = kind if at == k else None
+        try:
+            if kind:
+                sim_faults.inject_before_step(kind, data, arm_dofs)
+            self.raw.step(action)
+        except Exception as exc:  # noqa: BLE001 - whatever MuJoCo/robosuite raise mid-step is this episode's fault
+            raise sim_faults.SimulatorFault(f"{sim_faults.fault_reason(exc)} (step {k})") from exc
+        if kind:
+            sim_faults.inject_after_step(kind, data, arm_dofs)
         self.gripper_closed = bool(action[-1] > 0)
-        self.steps += 1
+        self.steps = k
+        reason = sim_faults.check_state(data, baseline, bounds, names, k)
+        if reason:
+            raise sim_faults.SimulatorFault(reason)
 
     def action_toward(
         self,
@@ -297,6 +329,7 @@ def make_env(
     control: Control = "absolute",
     horizon: int = 1000,
     render: bool = True,
+    faults: str | None = None,
 ) -> TaskEnv:
     """Create a robosuite task env (Panda, BASIC composite controller, OSC_POSE arm), reset to ``seed``.
 
@@ -308,6 +341,8 @@ def make_env(
         control: ``"absolute"`` (world-frame OSC goal poses) or ``"delta"`` (robosuite's default).
         horizon: robosuite's episode horizon (control steps).
         render: create the offscreen renderer; pass False for state-only rollouts (faster start).
+        faults: fault-injection spec for tests (:func:`~envs.robosuite.faults.parse_fault_plan`);
+            None reads ``$EMBODIED_R1_INJECT_FAULTS``, ``""`` injects nothing.
 
     Returns:
         A reset :class:`TaskEnv`.
@@ -332,7 +367,8 @@ def make_env(
         seed=seed,
         **spec.env_kwargs,
     )
-    env = TaskEnv(raw, task_name, seed, control, camera_size, wrist)
+    plan = sim_faults.fault_plan_from_env() if faults is None else sim_faults.parse_fault_plan(faults)
+    env = TaskEnv(raw, task_name, seed, control, camera_size, wrist, faults=plan)
     env.reset(seed)
     return env
 

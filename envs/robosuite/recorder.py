@@ -4,6 +4,9 @@ Frame ``i`` holds the state the expert acted from and the action it took (LeRobo
 observation and the action taken after it). ``gripper_closed[i]`` is the *commanded* binary gripper
 state in effect at frame ``i`` (the command of action ``i - 1``; open at frame 0), which is what the
 keyframe heuristic compares between frames; ``gripper_qpos`` is the measured finger opening.
+
+A simulator fault in one demo (:class:`~envs.robosuite.faults.SimulatorFault`: a MuJoCo error, a NaN
+state, an unstable simulation) drops that demo with its reason; the others are recorded in a fresh env.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from envs.robosuite.experts import run_expert
+from envs.robosuite.faults import fault_kind, fault_reason, is_simulator_fault
 from envs.robosuite.keyframes import extract_keyframes
 from envs.robosuite.tasks import task_instruction
 
@@ -160,6 +164,41 @@ def record_demo(
     return demo
 
 
+def try_record_demo(task_name: str, seed: int, env, **kwargs) -> tuple[Demo | None, str | None]:
+    """:func:`record_demo` in ``env``, with a simulator fault returned instead of raised.
+
+    Args:
+        task_name, seed: the episode.
+        env: a :class:`~envs.robosuite.make.TaskEnv` of the task (reset to ``seed`` here).
+        **kwargs: forwarded to :func:`record_demo`.
+
+    Returns:
+        ``(demo, None)``, or ``(None, reason)`` after a fault (see :mod:`envs.robosuite.faults`); the
+        env's state is then not to be trusted (close it and make a new one).
+
+    Raises:
+        Anything that is not a simulator fault (a bug must not pass for a bad episode).
+    """
+    try:
+        return record_demo(task_name, seed, env=env, **kwargs), None
+    except Exception as exc:
+        if not is_simulator_fault(exc):
+            raise
+        return None, fault_reason(exc)
+
+
+def drop_counts(failed_seeds: list[int], faults: dict[int, str]) -> dict[str, int]:
+    """Dropped demos by reason: ``expert failed`` (ran, no success) plus one entry per fault kind.
+
+    >>> drop_counts([3], {5: "nan state: non-finite qvel at dof 0 (j) at step 9"})
+    {'expert failed': 1, 'nan state': 1}
+    """
+    counts = {"expert failed": len(failed_seeds)} if failed_seeds else {}
+    for reason in faults.values():
+        counts[fault_kind(reason)] = counts.get(fault_kind(reason), 0) + 1
+    return counts
+
+
 def record_demos(
     task_name: str,
     n_episodes: int,
@@ -168,37 +207,41 @@ def record_demos(
     keep_failed: bool = False,
     **kwargs,
 ) -> tuple[list[Demo], dict]:
-    """Record ``n_episodes`` expert demos with seeds ``seed0 .. seed0 + n - 1``; drop failures.
+    """Record ``n_episodes`` expert demos with seeds ``seed0 .. seed0 + n - 1``; drop failures and faults.
 
     Args:
         task_name: the task.
         n_episodes: episodes to attempt.
         seed0: first seed.
         progress: print one line per episode.
-        keep_failed: keep failed demos too (their ``success`` is False).
+        keep_failed: keep failed demos too (their ``success`` is False); faulted demos are always dropped.
         **kwargs: forwarded to :func:`record_demo` (``camera_size``, ``wrist``, ``images``, ``control``).
 
     Returns:
         ``(demos, stats)``; stats has ``episodes``, ``successes``, ``dropped``, ``success_rate``,
         ``frames`` (kept), ``seconds``, ``frames_per_s`` (all recorded frames / wall time, env
-        creation included), ``mean_keyframes``, ``failed_seeds``.
+        creation included), ``mean_keyframes``, ``failed_seeds``, ``faults`` (seed -> reason) and
+        ``dropped_by_reason`` (:func:`drop_counts`). A faulted demo counts as a failure.
     """
     from envs.robosuite.make import make_env
 
+    def new_env():
+        return make_env(task_name, seed0, camera_size=kwargs.get("camera_size", 224), wrist=kwargs.get("wrist", False),
+                        control=kwargs.get("control", "absolute"), render=kwargs.get("images", True))
+
     t0 = time.perf_counter()
-    env = make_env(
-        task_name,
-        seed0,
-        camera_size=kwargs.get("camera_size", 224),
-        wrist=kwargs.get("wrist", False),
-        control=kwargs.get("control", "absolute"),
-        render=kwargs.get("images", True),
-    )
-    demos, failed, all_frames = [], [], 0
+    env, demos, failed, faults, all_frames = None, [], [], {}, 0
     try:
-        for k in range(n_episodes):
-            seed = seed0 + k
-            demo = record_demo(task_name, seed, env=env, **kwargs)
+        for seed in range(seed0, seed0 + n_episodes):
+            env = env or new_env()
+            demo, fault = try_record_demo(task_name, seed, env, **kwargs)
+            if fault:
+                faults[seed] = fault
+                env.close()
+                env = None  # a faulted simulator is not reused
+                if progress:
+                    print(f"[{task_name}] seed {seed}: FAULT {fault}", flush=True)
+                continue
             all_frames += len(demo)
             if not demo.success:
                 failed.append(seed)
@@ -211,20 +254,24 @@ def record_demos(
                     flush=True,
                 )
     finally:
-        env.close()
+        if env is not None:
+            env.close()
     seconds = time.perf_counter() - t0
     ok = [d for d in demos if d.success]
+    successes = n_episodes - len(failed) - len(faults)
     stats = {
         "task_name": task_name,
         "episodes": n_episodes,
-        "successes": n_episodes - len(failed),
-        "dropped": 0 if keep_failed else len(failed),
-        "success_rate": (n_episodes - len(failed)) / max(n_episodes, 1),
+        "successes": successes,
+        "dropped": len(faults) + (0 if keep_failed else len(failed)),
+        "success_rate": successes / max(n_episodes, 1),
         "frames": int(sum(len(d) for d in demos)),
         "seconds": seconds,
         "frames_per_s": all_frames / seconds if seconds > 0 else float("nan"),
         "mean_keyframes": float(np.mean([len(d.keyframes) for d in ok])) if ok else float("nan"),
         "failed_seeds": failed,
+        "faults": faults,
+        "dropped_by_reason": drop_counts([] if keep_failed else failed, faults),
         "seed0": seed0,
     }
     return demos, stats

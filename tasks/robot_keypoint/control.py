@@ -11,7 +11,9 @@ Episodes run in parallel worker processes (``spawn``), each owning its envs. For
 workers send ``(image, state)`` here, and each round the queries of all live episodes go to the model in
 one ``generate`` call, with the same prompt builder and parser as the training rows
 (:mod:`tasks.robot_keypoint.prompts`). Results are appended to ``results.jsonl`` as episodes finish, so a
-crash loses nothing that finished; a worker process that dies marks its episode failed and is replaced.
+crash loses nothing that finished; a worker process that dies marks its episode failed (a fault) and is
+replaced. ``--resume`` continues a killed sweep in the same ``--output`` without redoing finished episodes
+(:mod:`tasks.robot_keypoint.control_output`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 
 from embodied_r1.errors import UserError
 from tasks.robot_keypoint.control_options import ControlOptions, parse_options
+from tasks.robot_keypoint.control_output import NOT_RUN_PREFIX, RESULTS, ResultLog, open_sweep
 from tasks.robot_keypoint.control_worker import DEFAULT_ENV_FACTORY, EpisodeRunner, Job, WorkerSettings, worker_main
 
 
@@ -73,26 +76,10 @@ def make_jobs(opts: ControlOptions) -> list[Job]:
     return [Job(t, i, opts.seed0 + i, i < opts.video_episodes) for t in opts.tasks for i in range(opts.episodes)]
 
 
-class ResultLog:
-    """Appends each finished episode to ``results.jsonl`` at once (flushed), and keeps them in memory."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.results: list[dict] = []
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("")
-
-    def add(self, result: dict) -> None:
-        self.results.append(result)
-        with self.path.open("a") as f:
-            f.write(json.dumps(result) + "\n")
-            f.flush()
-
-
-def _failed(job: Job, policy: str, reason: str) -> dict:
+def _failed(job: Job, policy: str, reason: str, fault: str | None = None) -> dict:
     return {"task_name": job.task_name, "episode": job.episode, "seed": job.seed, "record_video": job.record_video,
             "policy": policy, "success": False, "calls": 0, "env_steps": 0, "parse_failures": 0, "reason": reason,
-            "keypoints": [], "eef_path": [], "answers": [], "wall_s": 0.0}
+            "fault": fault, "keypoints": [], "eef_path": [], "answers": [], "wall_s": 0.0}
 
 
 def run_inline(jobs: list[Job], settings: WorkerSettings, model: ModelPolicy | None, log: ResultLog, bar) -> None:
@@ -162,8 +149,9 @@ def run_workers(jobs: list[Job], settings: WorkerSettings, n_workers: int, model
                     continue
                 exited.add(w)
                 pending.pop(w, None)
-                if w in busy:
-                    log.add(_failed(busy.pop(w), settings.policy, f"worker process died (exit code {p.exitcode})"))
+                if w in busy:  # most likely the simulator crashed the process (a segfault in MuJoCo or EGL)
+                    died = f"worker process died: exit code {p.exitcode}"
+                    log.add(_failed(busy.pop(w), settings.policy, f"fault: {died}", fault=died))
                     finished += 1
                     bar.update(1)
                 if finished < len(jobs):
@@ -171,10 +159,10 @@ def run_workers(jobs: list[Job], settings: WorkerSettings, n_workers: int, model
                     next_wid += 1
             if finished < len(jobs) and all(w in exited for w in workers) and msg_q.empty():
                 # every worker is gone and the queue is drained: whatever is left never ran
-                done_keys = {(r["task_name"], r["episode"]) for r in log.results}
+                done_keys = {(r["task_name"], r["seed"]) for r in log.results}
                 for job in jobs:
-                    if (job.task_name, job.episode) not in done_keys:
-                        log.add(_failed(job, settings.policy, "never ran: all workers exited"))
+                    if (job.task_name, job.seed) not in done_keys:
+                        log.add(_failed(job, settings.policy, f"{NOT_RUN_PREFIX}: all workers exited"))
                         finished += 1
                         bar.update(1)
     finally:
@@ -187,43 +175,47 @@ def run_workers(jobs: list[Job], settings: WorkerSettings, n_workers: int, model
             conn.close()
 
 
-def run_sweep(opts: ControlOptions, generator=None, log=print, env_factory: str = DEFAULT_ENV_FACTORY) -> dict:
-    """Run all episodes of ``opts`` and write results, summary and artifacts to ``opts.output``.
+def run_sweep(opts: ControlOptions, generator=None, log=print, env_factory: str = DEFAULT_ENV_FACTORY,
+              done: list[dict] | None = None) -> dict:
+    """Run the episodes of ``opts`` not yet finished and write results, summary and artifacts to ``opts.output``.
 
     Args:
         opts: Validated options.
-        generator: The model policy's generator (None for oracle/zero).
+        generator: The model policy's generator (None for oracle/zero, or when nothing is left to run).
         log: Progress lines.
         env_factory: ``"module:attr"`` of ``fn(task_name, camera_size, max_env_steps) -> env`` (tests inject
             faulty envs here).
+        done: Finished results from :func:`~tasks.robot_keypoint.control_output.open_sweep` (run_control opens
+            the folder before it loads the model); None opens it here.
 
     Returns:
-        The summary dict (also ``summary.json``).
+        The summary dict (also ``summary.json``), over the finished and the new episodes.
     """
     from tqdm.auto import tqdm
 
     from tasks.robot_keypoint.control_report import summarize
 
     out = Path(opts.output)
-    if (out / "results.jsonl").exists():
-        raise UserError(f"{out} already holds results.jsonl of another sweep; choose another --output")
-    out.mkdir(parents=True, exist_ok=True)
-    jobs = make_jobs(opts)
+    done = open_sweep(opts, log) if done is None else done
+    finished = {(r["task_name"], r["seed"]) for r in done}
+    jobs = [j for j in make_jobs(opts) if (j.task_name, j.seed) not in finished]
     settings = WorkerSettings(policy=opts.policy if opts.is_local else "model",
                               max_keypoint_calls=opts.max_keypoint_calls, max_env_steps=opts.max_env_steps,
                               camera_size=opts.camera_size or 224, output=str(out), env_factory=env_factory)
     model = ModelPolicy(generator, opts.max_new_tokens, opts.temperature) if generator is not None else None
-    results = ResultLog(out / "results.jsonl")
+    results = ResultLog(out / RESULTS, done)
     log(f"eval-control: policy {opts.policy} · tasks {', '.join(opts.tasks)} · {opts.episodes} episodes each · "
-        f"{opts.workers} workers · output {out}")
+        f"{len(jobs)} to run ({len(done)} done before) · {opts.workers} workers · output {out}")
     t0 = time.time()
-    with tqdm(total=len(jobs), desc="episodes", unit="ep", disable=not opts.progress) as bar:
-        if opts.workers == 0:
-            run_inline(jobs, settings, model, results, bar)
-        else:
-            run_workers(jobs, settings, opts.workers, model, results, bar)
+    if jobs:
+        with tqdm(total=len(jobs), desc="episodes", unit="ep", disable=not opts.progress) as bar:
+            if opts.workers == 0:
+                run_inline(jobs, settings, model, results, bar)
+            else:
+                run_workers(jobs, settings, opts.workers, model, results, bar)
     wall = time.time() - t0
     extra = {"generate_calls": model.calls, "mean_batch": float(np.mean(model.batch_sizes))} if model and model.calls else {}
+    extra["resumed_episodes"] = len(done)
     return summarize(opts, results.results, wall, out, log=log, extra=extra)
 
 
@@ -238,6 +230,15 @@ def _run_camera_size(policy: str) -> int | None:
         return (yaml.safe_load(p.read_text()) or {}).get("robot-keypoint", {}).get("camera_size")
     except (yaml.YAMLError, AttributeError):
         return None
+
+
+def _previous_offline(out: Path) -> dict:
+    """The offline keypoint error of an earlier run of this sweep (its ``summary.json``), if there is one."""
+    try:
+        previous = json.loads((out / "summary.json").read_text()).get("offline")
+    except (OSError, ValueError):
+        previous = None
+    return previous or {"l2_mean": None, "note": "n/a: every episode was already done, so the model was not loaded"}
 
 
 def run_control(options: dict, policy_factory, log=print, env_factory: str = DEFAULT_ENV_FACTORY) -> dict:
@@ -259,15 +260,25 @@ def run_control(options: dict, policy_factory, log=print, env_factory: str = DEF
     if unknown:
         raise UserError(f"eval-control: unknown task(s) {', '.join(unknown)}; supported: {', '.join(SUPPORTED_TASKS)}")
     if opts.output is None:
+        if opts.resume:
+            raise UserError("eval-control --resume needs --output DIR: the folder of the sweep to continue")
         name = opts.policy if opts.is_local else Path(opts.policy.rstrip("/")).name
         opts.output = str(Path("runs") / f"control-{name}-{time.strftime('%Y%m%d-%H%M%S')}")
     generator = None
     if not opts.is_local:
         opts.camera_size = opts.camera_size or _run_camera_size(opts.policy)
+    done = open_sweep(opts, log)  # before the model loads: a refused folder or mismatched options fail fast
+    left = len(make_jobs(opts)) - len({(r["task_name"], r["seed"]) for r in done})
+    if not opts.is_local and left > 0:
         log(f"loading policy {opts.policy} ...")
         generator = policy_factory(opts.policy, batch_size=opts.batch_size)
-    summary = run_sweep(opts, generator, log=log, env_factory=env_factory)
-    if opts.offline_eval:
+    # nothing left to run: the model was not loaded, so keep the offline score of the earlier run
+    previous = _previous_offline(Path(opts.output)) if generator is None and not opts.is_local else None
+    summary = run_sweep(opts, generator, log=log, env_factory=env_factory, done=done)
+    if opts.offline_eval and previous is not None:
+        summary["offline"] = previous
+        Path(opts.output, "summary.json").write_text(json.dumps(summary, indent=2))
+    elif opts.offline_eval:
         from tasks.robot_keypoint.control_report import offline_keypoint_error
 
         summary["offline"] = offline_keypoint_error(opts, generator, log=log)

@@ -40,6 +40,9 @@ class ControlOptions:
         offline_eval: Also score the policy's keypoints offline on the eval split (if that dataset is cached).
         offline_max_rows: Cap on offline eval rows.
         progress: Show a progress bar.
+        resume: Continue the sweep in ``output``: keep its finished episodes and run only the rest (its
+            stored ``options.json`` must match these options, but for workers, progress, batch size and
+            the offline eval). Without it, an ``output`` that holds results is refused.
     """
 
     policy: str = "oracle"
@@ -58,6 +61,7 @@ class ControlOptions:
     offline_eval: bool = True
     offline_max_rows: int = 200
     progress: bool = True
+    resume: bool = False
 
     def __post_init__(self):
         if not isinstance(self.policy, str) or not self.policy.strip():
@@ -77,7 +81,7 @@ class ControlOptions:
         if isinstance(self.temperature, bool) or not isinstance(self.temperature, (int, float)) \
                 or not math.isfinite(self.temperature) or self.temperature < 0:
             raise UserError(f"eval-control option 'temperature' must be a number >= 0, got {self.temperature!r}")
-        for name in ("offline_eval", "progress"):
+        for name in ("offline_eval", "progress", "resume"):
             if not isinstance(getattr(self, name), bool):
                 raise UserError(f"eval-control option '{name}' must be true or false, got {getattr(self, name)!r}")
         if self.output is not None and not isinstance(self.output, str):

@@ -17,21 +17,38 @@ from tasks.robot_keypoint.metrics import wilson_interval
 # Success rates
 # ======================================================================================================
 def task_summary(results: list[dict]) -> dict:
-    """Success rate with its 95% Wilson interval, mean keypoint calls and failure reasons of some episodes."""
+    """Success rate with its 95% Wilson interval, mean keypoint calls, failure reasons and simulator faults.
+
+    A faulted episode (``fault`` set: MuJoCo error, NaN state, unstable simulation, dead worker) counts as a
+    failure in the success rate, and again in ``faults`` / ``fault_reasons`` (by kind, see
+    :func:`envs.robosuite.faults.fault_kind`), so a report can tell a bad policy from a bad simulator.
+
+    >>> s = task_summary([{"success": True, "calls": 2, "env_steps": 40},
+    ...                   {"success": False, "calls": 1, "env_steps": 7, "reason": "fault: nan state: x",
+    ...                    "fault": "nan state: non-finite qvel at dof 0 (j) at step 7"}])
+    >>> s["success_rate"], s["faults"], s["fault_reasons"], s["failure_reasons"]
+    (0.5, 1, {'nan state': 1}, {'fault': 1})
+    """
+    from envs.robosuite.faults import fault_kind
+
     n = len(results)
     k = sum(bool(r["success"]) for r in results)
     lo, hi = wilson_interval(k, n)
     reasons: dict[str, int] = {}
+    faults: dict[str, int] = {}
     for r in results:
         if not r["success"]:
             key = (r.get("reason") or "?").split(":")[0]
             reasons[key] = reasons.get(key, 0) + 1
+        if r.get("fault"):
+            faults[fault_kind(r["fault"])] = faults.get(fault_kind(r["fault"]), 0) + 1
     return {
         "episodes": n, "successes": k, "success_rate": k / n if n else float("nan"), "ci95": [lo, hi],
         "mean_calls": float(np.mean([r["calls"] for r in results])) if n else float("nan"),
         "mean_env_steps": float(np.mean([r["env_steps"] for r in results])) if n else float("nan"),
         "parse_failures": int(sum(r.get("parse_failures", 0) for r in results)),
         "failure_reasons": reasons,
+        "faults": sum(faults.values()), "fault_reasons": faults,
     }
 
 
@@ -63,8 +80,8 @@ def print_table(summary: dict, log=print) -> None:
 
     off = summary.get("offline") or {}
     table = Table(title=f"eval-control · policy {summary['policy']} · {summary['wall_s']:.0f} s")
-    for col in ("task", "success", "95% CI", "calls", "steps", "unparsed", "L2 (m)", "failures"):
-        table.add_column(col, justify="left" if col in ("task", "failures") else "right")
+    for col in ("task", "success", "95% CI", "calls", "steps", "unparsed", "L2 (m)", "failures", "sim faults"):
+        table.add_column(col, justify="left" if col in ("task", "failures", "sim faults") else "right")
     rows = list(summary["tasks"].items()) + ([("all", summary["overall"])] if len(summary["tasks"]) > 1 else [])
     for task, s in rows:
         l2 = (off.get("per_task") or {}).get(task, off.get("l2_mean") if task == "all" else None)
@@ -72,10 +89,16 @@ def print_table(summary: dict, log=print) -> None:
                       f"[{_pct(s['ci95'][0])}, {_pct(s['ci95'][1])}]", f"{s['mean_calls']:.1f}",
                       f"{s['mean_env_steps']:.0f}", str(s["parse_failures"]),
                       "n/a" if l2 is None else f"{l2:.3f}",
-                      ", ".join(f"{k}×{v}" for k, v in s["failure_reasons"].items()) or "—")
+                      ", ".join(f"{k}×{v}" for k, v in s["failure_reasons"].items()) or "—",
+                      ", ".join(f"{k}×{v}" for k, v in s.get("fault_reasons", {}).items()) or "—")
     Console(width=max(100, Console().width)).print(table)
     log("columns: success = successes/episodes; 95% CI = Wilson interval; calls = mean keypoint calls; steps = "
-        "mean controller steps; unparsed = model answers without a keypoint; L2 = offline next-keypoint error")
+        "mean controller steps; unparsed = model answers without a keypoint; L2 = offline next-keypoint error; "
+        "sim faults = episodes ended by a simulator fault (counted as failures), by kind")
+    overall = summary["overall"]
+    if overall.get("faults"):
+        log(f"simulator faults: {overall['faults']}/{overall['episodes']} episodes "
+            f"({', '.join(f'{k}×{v}' for k, v in overall['fault_reasons'].items())}); reasons in results.jsonl 'fault'")
     if off.get("note"):
         log(f"offline keypoint error: {off['note']}")
     for a in summary.get("artifacts", []):

@@ -5,7 +5,10 @@ for the next keypoint ``[x, y, z, g]``. ``oracle`` and ``zero`` are answered ins
 policies are answered by the main process, which batches the queries of all live episodes into one
 generation call (:mod:`tasks.robot_keypoint.control`). Every episode ends in a result dict; an exception
 in one episode (a MuJoCo error, a broken env) marks that episode failed with the reason and the worker
-goes on with a fresh env.
+goes on with a fresh env. A simulator fault (MuJoCo error, NaN state, unstable simulation; see
+:mod:`envs.robosuite.faults`), whether the env reports it in ``info["fault"]`` or raises it, also sets the
+result's ``fault`` to its one-line reason (``None`` otherwise), so that reports count faults apart from
+policy failures.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+
+from envs.robosuite.faults import fault_reason, is_simulator_fault
 
 DEFAULT_ENV_FACTORY = "tasks.robot_keypoint.control_worker:make_control_env"
 MAX_VIDEO_FRAMES = 1500  # a cap on one episode's video frames (memory)
@@ -105,22 +110,27 @@ class EpisodeRunner:
             except Exception:  # noqa: BLE001 - a broken env may not close cleanly; it is dropped anyway
                 pass
 
+    def drop_expert_env(self, task_name: str) -> None:
+        env = self.expert_envs.pop(task_name, None)
+        if env is not None:  # closed, not just forgotten: a worker that meets many faults must not grow
+            try:
+                env.close()
+            except Exception:  # noqa: BLE001 - a broken env may not close cleanly; it is dropped anyway
+                pass
+
     def close(self) -> None:
         for name in list(self.envs):
             self.drop_env(name)
-        for env in self.expert_envs.values():
-            try:
-                env.close()
-            except Exception:  # noqa: BLE001
-                pass
-        self.expert_envs.clear()
+        for name in list(self.expert_envs):
+            self.drop_expert_env(name)
 
     # ------------------------------------------------------------------ policies
     def _oracle(self, job: Job):
         from envs.robosuite import make_env, oracle_keyframes
 
         if job.task_name not in self.expert_envs:  # a state-only env to record the expert demo in
-            self.expert_envs[job.task_name] = make_env(job.task_name, job.seed, render=False)
+            # faults="": the oracle's expert is the policy, not the episode; injected test faults target the episode
+            self.expert_envs[job.task_name] = make_env(job.task_name, job.seed, render=False, faults="")
         keys = [list(map(float, k)) for k in oracle_keyframes(job.task_name, job.seed,
                                                                env=self.expert_envs[job.task_name])]
         return lambda obs, i: (keys[min(i, len(keys) - 1)], "")
@@ -138,17 +148,21 @@ class EpisodeRunner:
         """Play one episode; never raises (an error becomes a failed result with its reason)."""
         t0 = time.time()
         res = {**asdict(job), "policy": self.settings.policy, "success": False, "calls": 0, "env_steps": 0,
-               "parse_failures": 0, "reason": None, "keypoints": [], "eef_path": [], "answers": []}
+               "parse_failures": 0, "reason": None, "fault": None, "keypoints": [], "eef_path": [], "answers": [],
+               "started_at": round(t0, 3), "pid": os.getpid()}
         self.frames = [] if job.record_video else None
         try:
             self._play(job, res)
         except Exception as exc:  # noqa: BLE001 - one broken episode must not end the sweep
             res["success"] = False
-            msg = str(exc).splitlines()[0] if str(exc) else ""
-            res["reason"] = f"error: {type(exc).__name__}: {msg}"[:300]
-            res["traceback"] = traceback.format_exc(limit=6)[-2000:]
+            if is_simulator_fault(exc):  # e.g. raised in reset(), or by an env that does not catch its faults
+                res["fault"] = fault_reason(exc)
+                res["reason"] = f"fault: {res['fault']}"[:300]
+            else:
+                res["reason"] = f"error: {fault_reason(exc)}"[:300]
+                res["traceback"] = traceback.format_exc(limit=6)[-2000:]
             self.drop_env(job.task_name)  # its simulator state is not to be trusted any more
-            self.expert_envs.pop(job.task_name, None)
+            self.drop_expert_env(job.task_name)
         res["wall_s"] = round(time.time() - t0, 2)
         frames, self.frames = self.frames, None
         if frames:
@@ -183,7 +197,8 @@ class EpisodeRunner:
             path = info.get("eef_path")
             res["eef_path"] += [[float(v) for v in p[:3]] for p in path[1:]] if path is not None else [_state(obs)[:3]]
             if info.get("fault"):
-                res["reason"] = f"fault: {info['fault']}"[:300]
+                res["fault"] = str(info["fault"])[:300]
+                res["reason"] = f"fault: {res['fault']}"[:300]
                 return
             if info.get("success"):
                 res["success"], res["reason"] = True, "success"
@@ -217,10 +232,13 @@ def worker_main(wid: int, settings: WorkerSettings, jobs, messages, conn) -> Non
         return conn.recv()
 
     runner = EpisodeRunner(settings, query)
+    parent = os.getppid()
     try:
         while True:
             job = jobs.get()
-            if job is None:
+            # A killed sweep (SIGKILL) leaves its workers orphaned with the queued jobs: they would play them all,
+            # for nobody, beside the --resume that reruns them. An orphan is re-parented, so stop on a new parent.
+            if job is None or os.getppid() != parent:
                 break
             messages.put(("start", wid, job))
             messages.put(("done", wid, runner.run(job)))

@@ -53,24 +53,51 @@ def demo_cache_path(task_name: str, seeds: list[int], camera_size: int) -> Path:
 def record_to_cache(task_name: str, seeds: list[int], camera_size: int, progress: bool = True,
                     position: int = 0) -> str:
     """Record the demos of ``task_name`` for consecutive ``seeds`` (failed ones included, with ``success``
-    False) in one env, and save them to the demo cache unless they are there already. Returns the path."""
+    False) in one env, and save them to the demo cache unless they are there already.
+
+    A simulator fault in one demo (MuJoCo error, NaN state, unstable simulation) drops that demo with its
+    reason and the next one is recorded in a fresh env; the cache's ``card.json`` stats list the faults
+    (seed -> reason) and ``dropped_by_reason``.
+
+    Returns:
+        The cache path.
+
+    Raises:
+        UserError: every demo of the task faulted (nothing to save).
+    """
     from tqdm.auto import tqdm
 
     from envs import robosuite as rs
+    from envs.robosuite.recorder import drop_counts, try_record_demo
 
     path = demo_cache_path(task_name, seeds, camera_size)
     if (path / "DONE").exists():
         return str(path)
-    env = rs.make_env(task_name, seeds[0], camera_size=camera_size)
-    demos = []
+    env, demos, faults = None, [], {}
     try:
         bar = tqdm(seeds, desc=f"expert demos {task_name}", unit="demo", disable=not progress, position=position)
         for seed in bar:
-            demos.append(rs.record_demo(task_name, seed, camera_size=camera_size, env=env))
-            bar.set_postfix(ok=sum(d.success for d in demos), frames=len(demos[-1]))
+            env = env or rs.make_env(task_name, seed, camera_size=camera_size)
+            demo, fault = try_record_demo(task_name, seed, env, camera_size=camera_size)
+            if fault:
+                faults[seed] = fault
+                env.close()
+                env = None  # a faulted simulator is not reused
+                if progress:
+                    bar.write(f"expert demos {task_name}: seed {seed} dropped: {fault}")
+            else:
+                demos.append(demo)
+            bar.set_postfix(ok=sum(d.success for d in demos), faults=len(faults))
     finally:
-        env.close()
-    stats = {"task_name": task_name, "seeds": [seeds[0], seeds[-1]], "successes": sum(d.success for d in demos)}
+        if env is not None:
+            env.close()
+    if not demos:
+        first = next(iter(faults.values()))
+        raise UserError(f"robot-keypoint: all {len(seeds)} {task_name} demos hit simulator faults "
+                        f"({', '.join(f'{k}×{v}' for k, v in drop_counts([], faults).items())}; first: {first})")
+    stats = {"task_name": task_name, "seeds": [seeds[0], seeds[-1]], "recorded": len(demos),
+             "successes": sum(d.success for d in demos), "faults": faults,
+             "dropped_by_reason": drop_counts([d.seed for d in demos if not d.success], faults)}
     tmp = path.with_name(path.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -80,6 +107,16 @@ def record_to_cache(task_name: str, seeds: list[int], camera_size: int, progress
         shutil.rmtree(path)
     tmp.rename(path)  # the cache entry appears whole or not at all
     return str(path)
+
+
+def demo_stats(cfg: RobotKeypointConfig) -> dict[str, dict]:
+    """The recording stats of each task's cached demos (``DONE``): recorded, successes, faults, dropped_by_reason."""
+    out = {}
+    for task_name in cfg.all_tasks:
+        done = demo_cache_path(task_name, demo_seeds(cfg, task_name), cfg.camera_size) / "DONE"
+        if done.exists():
+            out[task_name] = {k: v for k, v in json.loads(done.read_text()).items() if k not in ("task_name",)}
+    return out
 
 
 def record_all(jobs: list[tuple[str, list[int]]], camera_size: int, progress: bool = True) -> dict[str, list]:

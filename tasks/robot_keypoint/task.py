@@ -27,10 +27,15 @@ class RobotKeypointTask(Task):
         return build_dataset(cfg, seed)
 
     def dataset_card(self, cfg: RobotKeypointConfig, ds) -> dict:
-        """Extra dataset-card fields: question counts per split and the label conventions."""
+        """Extra dataset-card fields: question counts per split, the label conventions, and per simulator task
+        the demo recording's outcome (``demos``: recorded, successes, ``faults`` seed -> reason and
+        ``dropped_by_reason``)."""
         from collections import Counter
 
+        from tasks.robot_keypoint.data import demo_stats
+
         return {
+            "demos": demo_stats(cfg),
             "question_types": {split: dict(Counter(d["question_type"])) for split, d in ds.items()},
             "tasks_per_split": {split: dict(Counter(d["task_name"])) for split, d in ds.items()},
             "conventions": "world frame: +x forward, +y left, +z up (m); g = 1 closed, 0 open; docs/CONTRACTS.md",

@@ -130,3 +130,25 @@ def test_nan_state_is_a_fault(env, monkeypatch):
     _, reward, terminated, truncated, info = env.step(np.array([0.0, 0.0, 1.0, 0.0], np.float32))
     assert truncated and not terminated and reward == 0.0
     assert "non-finite" in info["fault"]
+
+
+def test_a_diverged_simulation_that_mujoco_resets_is_reported_not_teleported(monkeypatch):
+    """MuJoCo answers a diverging state by resetting it to the home pose and carrying on: without the
+    warning check the episode would go on from a teleported arm with a finite, plausible state."""
+    from envs.robosuite.faults import FAULTS_ENV
+
+    monkeypatch.setenv(FAULTS_ENV, "Lift:5:blowup@4")  # read when the env builds its simulator
+    e = KeypointControlEnv("Lift", camera_size=CAM, max_keypoints=3)
+    try:
+        obs, _ = e.reset(seed=5)
+        far = np.append(obs["state"][:3] + [0.1, 0.0, 0.0], 0.0).astype(np.float32)
+        obs2, reward, terminated, truncated, info = e.step(far)
+        assert truncated and not terminated and reward == 0.0
+        assert info["fault"].startswith("unstable simulation: MuJoCo reported NaN, inf or huge qvel")
+        assert info["fault"].endswith("at step 4") and info["env_steps"] == 4
+        assert np.array_equal(obs2["state"], obs["state"])  # the last sound observation, not the reset pose
+        obs, _ = e.reset(seed=6)  # another seed in the same env: no fault
+        _, _, _, truncated, info = e.step(far)
+        assert "fault" not in info and info["env_steps"] > 4
+    finally:
+        e.close()

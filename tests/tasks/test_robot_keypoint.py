@@ -473,11 +473,13 @@ def test_fault_in_one_episode_fails_it_and_the_sweep_goes_on(tmp_path):
                           env_factory="tests.tasks.test_robot_keypoint:faulty_env_factory")
     results = {r["seed"] - FAULT_SEED0: r for r in map(json.loads, (out / "results.jsonl").read_text().splitlines())}
     assert sorted(results) == [0, 1, 2, 3]
-    assert not results[0]["success"] and "FatalError" in results[0]["reason"] and "insufficient memory" in results[0]["reason"]
-    assert not results[1]["success"] and "worker process died (exit code 3)" in results[1]["reason"]
+    assert not results[0]["success"] and results[0]["fault"] == "FatalError: mj_stackAlloc: insufficient memory (injected)"
+    assert not results[1]["success"] and results[1]["fault"] == "worker process died: exit code 3"
     assert not results[2]["success"] and results[2]["reason"].startswith("fault: simulation unstable")
-    assert results[3]["success"], results[3]
+    assert results[3]["success"] and results[3]["fault"] is None, results[3]
     assert summary["tasks"]["Lift"]["episodes"] == 4 and summary["tasks"]["Lift"]["successes"] == 1
+    assert summary["tasks"]["Lift"]["fault_reasons"] == {"FatalError": 1, "worker process died": 1,
+                                                         "simulation unstable": 1}
 
 
 @pytest.mark.slow
