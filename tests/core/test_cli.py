@@ -65,10 +65,16 @@ def test_resume_continues_from_last_checkpoint(tmp_path, toy_registered):
     assert steps == [1, 2, 3, 4], steps
 
 
-def test_preemption_saves_and_resume_finishes(tmp_path, toy_registered, monkeypatch):
+def test_preemption_saves_and_resume_is_the_same_grpo_run(tmp_path, toy_registered, monkeypatch):
+    """GRPO (full fine-tuning) preempted at step 2 and resumed samples and scores exactly what an uninterrupted
+    run does at every step: weights, optimizer, RNG states and data order are all restored."""
     from transformers import TrainerCallback
 
     from embodied_r1 import run as run_mod
+
+    ref = tmp_path / "ref"
+    res = run(["train", "--task", "toy", "--output", str(ref), "grpo.max_steps=5", "grpo.save_steps=100", *FAST])
+    assert res.exit_code == 0, res.output
 
     class SignalAtStep2(TrainerCallback):
         def on_step_end(self, args, state, control, **kw):
@@ -86,8 +92,10 @@ def test_preemption_saves_and_resume_finishes(tmp_path, toy_registered, monkeypa
     res = run(["train", "--task", "toy", "--output", str(out), "--resume"])  # the run's own config
     assert res.exit_code == 0, res.output
     assert (out / "final" / "config.json").exists()
-    steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines() if '"reward"' in x]
-    assert steps == [1, 2, 3, 4, 5], steps
+    got = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if '"reward"' in x]
+    want = [json.loads(x) for x in (ref / "metrics.jsonl").read_text().splitlines() if '"reward"' in x]
+    assert [r["step"] for r in got] == [1, 2, 3, 4, 5]
+    assert [r["reward"] for r in got] == pytest.approx([r["reward"] for r in want], abs=1e-6)
 
 
 class _Multi(__import__("transformers").TrainerCallback):
