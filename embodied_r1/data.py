@@ -11,18 +11,31 @@ import time
 from pathlib import Path
 
 from embodied_r1.errors import UserError
+from embodied_r1.reward_table import REWARDS_FIELD
 from embodied_r1.task import atomic_dir, cache_root
 
 
-def dataset_key(task_name: str, task_cfg, seed: int, data_version: str = "1", fingerprint: str = "") -> str:
-    """Stable key of a dataset from its task, the task's data-code version, settings, seed and input files.
+def data_settings(task_cfg) -> dict:
+    """The data part of a task config: every field but the rewards part (``rewards``, see
+    :mod:`embodied_r1.reward_table`), whose weights and parameters never change the rows.
 
-    ``fingerprint`` is the task's :meth:`~embodied_r1.task.Task.data_fingerprint`: settings name a folder, only
-    the fingerprint sees that its files changed. An empty one leaves the key as it was without it.
+    >>> data_settings({"num_levels": 3, "rewards": {"touch_format_reward": {"weight": 0.2}}})
+    {'num_levels': 3}
     """
     cfg = dataclasses.asdict(task_cfg) if dataclasses.is_dataclass(task_cfg) else dict(task_cfg or {})
-    cfg.pop("rewards", None)  # reward weights do not change the data
-    parts = {"task": task_name, "cfg": cfg, "seed": seed, "v": data_version}
+    cfg.pop(REWARDS_FIELD, None)
+    return cfg
+
+
+def dataset_key(task_name: str, task_cfg, seed: int, data_version: str = "1", fingerprint: str = "") -> str:
+    """Stable key of a dataset from its task, the task's data-code version, data settings, seed and input files.
+
+    Only the config's data part (:func:`data_settings`) enters the key, so changing a reward's weight or
+    parameters reuses the cached rows. ``fingerprint`` is the task's
+    :meth:`~embodied_r1.task.Task.data_fingerprint`: settings name a folder, only the fingerprint sees that its
+    files changed. An empty one leaves the key as it was without it.
+    """
+    parts = {"task": task_name, "cfg": data_settings(task_cfg), "seed": seed, "v": data_version}
     if fingerprint:
         parts["files"] = fingerprint
     blob = json.dumps(parts, sort_keys=True, default=str)
@@ -64,7 +77,7 @@ def load_or_build(task, task_cfg, seed: int, root: Path | None = None, rebuild: 
         "built_seconds": round(time.time() - t0, 2),
         "rows": {k: len(v) for k, v in ds.items()},
         "columns": ds["train"].column_names,
-        "settings": dataclasses.asdict(task_cfg) if dataclasses.is_dataclass(task_cfg) else task_cfg,
+        "settings": data_settings(task_cfg),  # the data part only: the cache serves any reward settings
     }
     card.update(task.dataset_card(task_cfg, ds))
     with atomic_dir(path) as tmp:  # the cache entry appears whole or not at all

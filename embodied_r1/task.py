@@ -3,19 +3,29 @@
 A task is a subclass of :class:`Task` registered by name (see :mod:`embodied_r1.registry`). The core calls
 only the methods below; it never imports a task module by name.
 
+A task config is data plus rewards (:mod:`embodied_r1.reward_table`): its ``rewards`` field holds each
+reward's weight and parameters and stays out of the dataset cache key; every other field is data. The
+rewards come from the task's ``reward_table`` (the default :meth:`Task.reward_specs` builds them), or from
+its own ``reward_specs``.
+
 Minimal example (a complete task lives in ``tests/fixtures/toy_task.py``)::
+
+    ECHO_REWARDS = {"echo_reward": RewardEntry(echo_reward, weight=1.0)}
 
     @dataclass
     class EchoConfig:
-        rows: int = 64
-        rewards: dict = field(default_factory=lambda: {"echo_reward": 1.0})
+        rows: int = 64                                     # data
+        rewards: dict = field(default_factory=dict)        # rewards: weights and parameters
+
+        def __post_init__(self):
+            self.rewards = resolve_rewards(ECHO_REWARDS, self.rewards, "echo.rewards")
 
     class EchoTask(Task):
         name = "echo"
         description = "repeat a digit"
         config_cls = EchoConfig
+        reward_table = ECHO_REWARDS
         def build_dataset(self, cfg, seed): ...           # -> DatasetDict with train/test
-        def reward_specs(self, cfg): return [RewardSpec(echo_reward, 1.0)]
         def parse(self, text): ...
         def metrics(self, completions, rows): ...
 """
@@ -121,6 +131,10 @@ class Task:
     #: ``stages``, ``sft``, ``grpo``, ``eval`` and the task's own section). A YAML given with ``--config``
     #: replaces it whole; ``key=value`` overrides go on top of it.
     recipe: ClassVar[dict] = {}
+    #: Reward name -> :class:`~embodied_r1.reward_table.RewardEntry`: how each reward is built, its default
+    #: weight and parameters. The config's ``rewards`` field is resolved against it (see
+    #: :func:`~embodied_r1.reward_table.resolve_rewards`); the default :meth:`reward_specs` builds from it.
+    reward_table: ClassVar[dict] = {}
 
     def group_size(self, cfg: Any) -> int | None:
         """Rows per ``group_column`` value, when the config fixes it (the GRPO batch is checked against it
@@ -157,8 +171,23 @@ class Task:
         return ""
 
     def reward_specs(self, cfg: Any) -> list[RewardSpec]:
-        """The rewards and weights for GRPO (weights may come from ``cfg``)."""
-        raise NotImplementedError
+        """The rewards and weights for GRPO: by default those of :attr:`reward_table` with a non-zero weight,
+        with the weights and parameters of the config's ``rewards`` field. Override it only for rewards a
+        table cannot describe.
+
+        Raises:
+            UserError: An unknown reward or parameter in the config (one line, naming the closest name).
+        """
+        if not self.reward_table:
+            raise NotImplementedError(f"task '{self.name}' declares neither a reward_table nor reward_specs")
+        from embodied_r1.reward_table import REWARDS_FIELD, build_reward_specs
+
+        return build_reward_specs(self.reward_table, getattr(cfg, REWARDS_FIELD, None),
+                                  self.counterfactual_specs(cfg), f"{self.name}.{REWARDS_FIELD}")
+
+    def counterfactual_specs(self, cfg: Any) -> list[CounterfactualSpec]:
+        """The counterfactual variants handed to the table's counterfactual rewards (default: none)."""
+        return []
 
     def parse(self, text: str) -> Any:
         """Parse a model answer; never raises (returns None when unparseable)."""

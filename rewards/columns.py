@@ -18,6 +18,7 @@ TOUCH_CHOICE_TYPES = ("compare", "superlative")
 TOUCH_TYPES = TOUCH_LEVEL_TYPES + TOUCH_CHOICE_TYPES
 ROBOT_VECTOR_TYPES = ("keypoint", "current_state")
 ROBOT_TYPES = ROBOT_VECTOR_TYPES + ("mcq", "direction")
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def batch_size(completions: Any) -> int:
@@ -49,6 +50,20 @@ def norm_type(q: Any) -> str | None:
     return q.strip().lower() if isinstance(q, str) else None
 
 
+def type_set(types: Any) -> frozenset[str]:
+    """Question types as a set of normalised names (see :func:`norm_type`); a single string is one type.
+
+    >>> sorted(type_set(["Level", " compare "])), sorted(type_set("mcq"))
+    (['compare', 'level'], ['mcq'])
+    """
+    if isinstance(types, str):
+        types = [types]
+    out = frozenset(t for t in (norm_type(q) for q in types) if t)
+    if not out:
+        raise ValueError(f"question_types must name at least one question type, got {types!r}")
+    return out
+
+
 def as_int(v: Any) -> int | None:
     """An integer label value (int, integral float, numpy scalar or digit string), else ``None``."""
     return level_from(v)
@@ -71,6 +86,19 @@ def int_list(v: Any) -> list[int] | None:
         return out if out and all(x is not None for x in out) else None
     except Exception:  # noqa: BLE001
         return None
+
+
+def option_letters(question_type: Any, option_levels: Any = None) -> str:
+    """The letters a choice question offers: one per entry of ``option_levels`` (2 to 26 of them), else the
+    default of its type (``AB`` for ``compare``, ``ABC`` otherwise).
+
+    >>> option_letters("superlative", [2, 0, 1]), option_letters("compare", []), option_letters("superlative")
+    ('ABC', 'AB', 'ABC')
+    """
+    levels = int_list(option_levels)
+    if levels is not None and 2 <= len(levels) <= len(LETTERS):
+        return LETTERS[:len(levels)]
+    return "AB" if norm_type(question_type) == "compare" else "ABC"
 
 
 def finish(v: Any, lo: float, hi: float, floor: float) -> float | None:

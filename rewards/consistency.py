@@ -28,34 +28,36 @@ def _key(v: Any) -> str | None:
         return None
 
 
-def make_cross_sensor_consistency_reward():
-    """Build ``cross_sensor_consistency_reward`` (no parameters today; a factory so that it can gain some).
+class CrossSensorConsistencyReward:
+    """Agreement of each level answer with the batch's consensus for the same contact; [0, 1] or ``None``.
 
-    Returns:
-        The reward function, named ``cross_sensor_consistency_reward``.
+    Rows of level type (``level``, ``cross_sensor``, ``conflict``) are grouped by
+    (``contact_id``, ``property``) within the batch. For each group:
+
+    - consensus ``c`` = median of the parsed levels of ALL the group's completions, from all its sensors
+      (a completion whose answer does not parse to a level in ``[0, K-1]`` does not enter the median);
+    - reward of a row = ``1 - |y_hat - c| / (K - 1)``, in [0, 1] (``c`` may be a half-integer, giving
+      quarter steps); 0 for a row whose answer is unparseable or out of range (it counts as
+      disagreement), 0 for a row whose score cannot be computed (an absurd K such as 10**400: only that
+      row), and 0 for every row of a group with no parseable answer;
+    - ``None`` for the rows of a group that covers fewer than 2 distinct ``sensor`` values in the batch
+      (nothing to be consistent with), for non-level rows, and for rows missing ``contact_id``,
+      ``sensor`` or a valid ``num_levels`` (K >= 2).
+
+    The consensus is computed over the completions, not the labels: this rewards agreement across
+    sensors, not correctness (a group that agrees on a wrong level scores 1 here).
+    ``ordinal_accuracy_reward`` is the one that rewards correctness; weight the two together.
+    The row's own completion is part of its group's median. Label columns: ``question_type``,
+    ``contact_id``, ``property``, ``sensor``, ``num_levels``.
+
+    No parameters today; a callable class (picklable, like TRL's parameterised rewards) so that it can gain some.
     """
 
-    def cross_sensor_consistency_reward(prompts: Any = None, completions: Any = None,
-                                        **kwargs: Any) -> list[float | None]:
-        """Agreement of each level answer with the batch's consensus for the same contact; [0, 1] or ``None``.
+    __name__ = "cross_sensor_consistency_reward"
+    reward_range = (0.0, 1.0)
 
-        Rows of level type (``level``, ``cross_sensor``, ``conflict``) are grouped by
-        (``contact_id``, ``property``) within the batch. For each group:
-
-        - consensus ``c`` = median of the parsed levels of ALL the group's completions, from all its sensors
-          (a completion whose answer does not parse to a level in ``[0, K-1]`` does not enter the median);
-        - reward of a row = ``1 - |y_hat - c| / (K - 1)``, in [0, 1] (``c`` may be a half-integer, giving
-          quarter steps); 0 for a row whose answer is unparseable or out of range (it counts as
-          disagreement), 0 for a row whose score cannot be computed (an absurd K such as 10**400: only that
-          row), and 0 for every row of a group with no parseable answer;
-        - ``None`` for the rows of a group that covers fewer than 2 distinct ``sensor`` values in the batch
-          (nothing to be consistent with), for non-level rows, and for rows missing ``contact_id``,
-          ``sensor`` or a valid ``num_levels`` (K >= 2).
-
-        The consensus is computed over the completions, not the labels: this rewards agreement across
-        sensors, not correctness (a group that agrees on a wrong level scores 1 here).
-        ``ordinal_accuracy_reward`` is the one that rewards correctness; weight the two together.
-        The row's own completion is part of its group's median.
+    def __call__(self, prompts: Any = None, completions: Any = None, **kwargs: Any) -> list[float | None]:
+        """Score a batch in TRL's signature.
 
         Args:
             prompts: Unused (TRL signature).
@@ -72,8 +74,17 @@ def make_cross_sensor_consistency_reward():
         except Exception:  # noqa: BLE001 - never raise; the floor for this reward is 0
             return [0.0] * n
 
-    cross_sensor_consistency_reward.reward_range = (0.0, 1.0)
-    return cross_sensor_consistency_reward
+    def __repr__(self) -> str:
+        return "CrossSensorConsistencyReward()"
+
+
+def make_cross_sensor_consistency_reward() -> CrossSensorConsistencyReward:
+    """Build ``cross_sensor_consistency_reward`` (a :class:`CrossSensorConsistencyReward`).
+
+    Returns:
+        The reward, named ``cross_sensor_consistency_reward``.
+    """
+    return CrossSensorConsistencyReward()
 
 
 def _consistency(completions: Any, kwargs: dict, n: int) -> list[float | None]:

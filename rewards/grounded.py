@@ -19,42 +19,48 @@ from rewards.text import completion_text
 MODES = ("binary", "graded")
 
 
-def make_tactile_grounded_reward(margin: float = 0.0, mode: str = "binary"):
-    """Build ``tactile_grounded_reward``.
+class TactileGroundedReward:
+    """Whether the real tactile input beats the counterfactuals; {0, 1} (binary) or [0, 1] (graded).
+
+    Per row, with ``ordinal_score`` the per-row scorer of ``ordinal_accuracy_reward``:
+
+    - ``s_real`` = ordinal score of the completion, in [0, 1];
+    - ``s_cf`` = mean over the counterfactual variants of the ordinal score of that variant's answer
+      for the row, in [0, 1];
+    - binary mode: ``1 if s_real > s_cf + margin else 0``; graded mode: ``clip(s_real - s_cf, 0, 1)``.
+
+    So a correct answer earns nothing if the policy was also correct without touch, and a wrong answer
+    never earns anything. ``None`` (drops out of the weighted sum rather than punishing) for every row
+    when ``counterfactual_completions`` is missing, not a mapping, or has no variant whose list has one
+    answer per row (variants of the wrong length are ignored); also ``None`` for non-touch rows (those
+    ``ordinal_accuracy_reward`` does not score). Label columns: ``question_type``, ``answer``,
+    ``num_levels``, ``option_levels``.
+
+    A callable class rather than a closure, so that it pickles (TRL 1.16 does the same in ``trl/rewards``).
 
     Args:
         margin: How much the real answer's ordinal score must exceed the counterfactual mean (binary mode).
         mode: ``"binary"`` (1 if the real input wins by more than ``margin``, else 0) or ``"graded"``
             (``clip(s_real - s_cf, 0, 1)``).
 
-    Returns:
-        The reward function, named ``tactile_grounded_reward``.
-
     Raises:
         ValueError: For an unknown ``mode`` or a non-finite ``margin`` (a configuration error).
     """
-    margin = float(margin)
-    if not math.isfinite(margin):
-        raise ValueError(f"margin must be finite, got {margin}")
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
 
-    def tactile_grounded_reward(prompts: Any = None, completions: Any = None,
-                                counterfactual_completions: Mapping[str, list] | None = None,
-                                **kwargs: Any) -> list[float | None]:
-        """Whether the real tactile input beats the counterfactuals; {0, 1} (binary) or [0, 1] (graded).
+    __name__ = "tactile_grounded_reward"
+    reward_range = (0.0, 1.0)
 
-        Per row, with ``ordinal_score`` the per-row scorer of ``ordinal_accuracy_reward``:
+    def __init__(self, margin: float = 0.0, mode: str = "binary"):
+        self.margin = float(margin)
+        if not math.isfinite(self.margin):
+            raise ValueError(f"margin must be finite, got {margin}")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self.mode = mode
 
-        - ``s_real`` = ordinal score of the completion, in [0, 1];
-        - ``s_cf`` = mean over the counterfactual variants of the ordinal score of that variant's answer
-          for the row, in [0, 1];
-        - binary mode: ``1 if s_real > s_cf + margin else 0``; graded mode: ``clip(s_real - s_cf, 0, 1)``.
-
-        So a correct answer earns nothing if the policy was also correct without touch, and a wrong answer
-        never earns anything. ``None`` (drops out of the weighted sum rather than punishing) for every row
-        when ``counterfactual_completions`` is missing, not a mapping, or has no variant whose list has one
-        answer per row (variants of the wrong length are ignored); also ``None`` for non-touch rows.
+    def __call__(self, prompts: Any = None, completions: Any = None,
+                 counterfactual_completions: Mapping[str, list] | None = None, **kwargs: Any) -> list[float | None]:
+        """Score a batch in TRL's signature.
 
         Args:
             prompts: Unused (TRL signature).
@@ -68,14 +74,25 @@ def make_tactile_grounded_reward(margin: float = 0.0, mode: str = "binary"):
         """
         n = batch_size(completions)
         try:
-            return _grounded(completions, counterfactual_completions, kwargs, n, margin, mode)
+            return _grounded(completions, counterfactual_completions, kwargs, n, self.margin, self.mode)
         except Exception:  # noqa: BLE001 - never raise; the floor for this reward is 0
             return [0.0] * n
 
-    tactile_grounded_reward.margin = margin
-    tactile_grounded_reward.mode = mode
-    tactile_grounded_reward.reward_range = (0.0, 1.0)
-    return tactile_grounded_reward
+    def __repr__(self) -> str:
+        return f"TactileGroundedReward(margin={self.margin}, mode={self.mode!r})"
+
+
+def make_tactile_grounded_reward(margin: float = 0.0, mode: str = "binary") -> TactileGroundedReward:
+    """Build ``tactile_grounded_reward`` (a :class:`TactileGroundedReward`).
+
+    Args:
+        margin: How much the real answer's ordinal score must exceed the counterfactual mean (binary mode).
+        mode: ``"binary"`` or ``"graded"``.
+
+    Returns:
+        The reward, named ``tactile_grounded_reward``.
+    """
+    return TactileGroundedReward(margin, mode)
 
 
 def _grounded(completions, cf, kwargs, n, margin, mode) -> list[float | None]:

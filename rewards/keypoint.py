@@ -27,46 +27,53 @@ def keypoint_score(pred: list[float] | None, target: list[float] | None, tau: fl
     return (1.0 - gripper_weight) * pos + gripper_weight * float(_gripper(pred[3]) == _gripper(target[3]))
 
 
-def make_keypoint_reward(tau: float = 0.10, gripper_weight: float = 0.25):
-    """Build ``keypoint_reward``.
+class KeypointReward:
+    """Closeness of a predicted ``[x, y, z, g]`` keypoint; range [0, 1], ``None`` for other rows.
+
+    For ``keypoint`` and ``current_state`` rows, with ``p_hat, g_hat`` the first 4 finite numbers inside
+    ``[...]`` of the answer and ``p, g`` the ``target`` column (or, if that is malformed, the vector in
+    the ``answer`` column):
+
+    - position: ``(1 - w) * max(0, 1 - ||p_hat - p||_2 / tau)``, in [0, 1 - w];
+    - gripper: ``w * [round(clip(g_hat, 0, 1)) == round(clip(g, 0, 1))]``, in {0, w}
+      (rounding sends 0.5 up to closed);
+    - sum in [0, 1]; 0 if the answer has no 4-vector (or holds NaN/inf) or the target is malformed.
+
+    Label columns: ``question_type``, ``target``, ``answer``. A callable class rather than a closure, so that
+    it pickles (as TRL's parameterised rewards do).
 
     Args:
         tau: Distance (metres) at which the position term reaches 0.
         gripper_weight: Weight ``w`` of the gripper term, in [0, 1].
 
-    Returns:
-        The reward function, named ``keypoint_reward``.
-
     Raises:
         ValueError: For ``tau`` not positive and finite or ``gripper_weight`` outside [0, 1].
-    """
-    tau, w = float(tau), float(gripper_weight)
-    if not (math.isfinite(tau) and tau > 0):
-        raise ValueError(f"tau must be a positive finite distance, got {tau}")
-    if not (0.0 <= w <= 1.0):
-        raise ValueError(f"gripper_weight must be in [0, 1], got {w}")
 
-    def score(text: str, question_type: Any = None, target: Any = None, answer: Any = None):
+    >>> KeypointReward()(None, ["<answer>[0.05, 0, 0, 1]</answer>"], question_type=["keypoint"], target=[[0, 0, 0, 1]])
+    [0.625]
+    """
+
+    __name__ = "keypoint_reward"
+    reward_range = (0.0, 1.0)
+
+    def __init__(self, tau: float = 0.10, gripper_weight: float = 0.25):
+        self.tau, self.gripper_weight = float(tau), float(gripper_weight)
+        if not (math.isfinite(self.tau) and self.tau > 0):
+            raise ValueError(f"tau must be a positive finite distance, got {tau}")
+        if not (0.0 <= self.gripper_weight <= 1.0):
+            raise ValueError(f"gripper_weight must be in [0, 1], got {gripper_weight}")
+
+    def score(self, text: str, question_type: Any = None, target: Any = None, answer: Any = None) -> float | None:
+        """The keypoint score of one completion, or ``None`` for a row that is not a vector question."""
         if norm_type(question_type) not in ROBOT_VECTOR_TYPES:
             return None
         truth = vector_from(target, 4)
         if truth is None:
             truth = vector_from(answer, 4)
-        return keypoint_score(parse_vector(text, 4), truth, tau, w)
+        return keypoint_score(parse_vector(text, 4), truth, self.tau, self.gripper_weight)
 
-    def keypoint_reward(prompts: Any = None, completions: Any = None, **kwargs: Any) -> list[float | None]:
-        """Closeness of a predicted ``[x, y, z, g]`` keypoint; range [0, 1], ``None`` for other rows.
-
-        For ``keypoint`` and ``current_state`` rows, with ``p_hat, g_hat`` the first 4 finite numbers inside
-        ``[...]`` of the answer and ``p, g`` the ``target`` column (or, if that is malformed, the vector in
-        the ``answer`` column):
-
-        - position: ``(1 - w) * max(0, 1 - ||p_hat - p||_2 / tau)``, in [0, 1 - w];
-        - gripper: ``w * [round(clip(g_hat, 0, 1)) == round(clip(g, 0, 1))]``, in {0, w}
-          (rounding sends 0.5 up to closed);
-        - sum in [0, 1]; 0 if the answer has no 4-vector (or holds NaN/inf) or the target is malformed.
-
-        ``w`` = ``gripper_weight``, ``tau`` = distance in metres where the position term hits 0.
+    def __call__(self, prompts: Any = None, completions: Any = None, **kwargs: Any) -> list[float | None]:
+        """Score a batch in TRL's signature.
 
         Args:
             prompts: Unused (TRL signature).
@@ -75,17 +82,28 @@ def make_keypoint_reward(tau: float = 0.10, gripper_weight: float = 0.25):
 
         Returns:
             One score (or ``None``) per completion.
-
-        >>> make_keypoint_reward()(None, ["<answer>[0.05, 0, 0, 1]</answer>"], question_type=["keypoint"],
-        ...                        target=[[0, 0, 0, 1]])
-        [0.625]
         """
-        return score_rows(completions, kwargs, ("question_type", "target", "answer"), score)
+        return score_rows(completions, kwargs, ("question_type", "target", "answer"), self.score)
 
-    keypoint_reward.tau = tau
-    keypoint_reward.gripper_weight = w
-    keypoint_reward.reward_range = (0.0, 1.0)
-    return keypoint_reward
+    def __repr__(self) -> str:
+        return f"KeypointReward(tau={self.tau}, gripper_weight={self.gripper_weight})"
+
+
+def make_keypoint_reward(tau: float = 0.10, gripper_weight: float = 0.25) -> KeypointReward:
+    """Build ``keypoint_reward`` (a :class:`KeypointReward`).
+
+    Args:
+        tau: Distance (metres) at which the position term reaches 0.
+        gripper_weight: Weight ``w`` of the gripper term, in [0, 1].
+
+    Returns:
+        The reward, named ``keypoint_reward``.
+
+    >>> make_keypoint_reward()(None, ["<answer>[0.05, 0, 0, 1]</answer>"], question_type=["keypoint"],
+    ...                        target=[[0, 0, 0, 1]])
+    [0.625]
+    """
+    return KeypointReward(tau, gripper_weight)
 
 
 def _mcq_score(text: str, question_type: Any = None, answer: Any = None):
@@ -119,23 +137,37 @@ def mcq_reward(prompts: Any = None, completions: Any = None, **kwargs: Any) -> l
 mcq_reward.reward_range = (0.0, 1.0)
 
 
-def make_direction_reward(partial: float = 0.5):
-    """Build ``direction_reward``.
+class DirectionReward:
+    """Movement direction match; values {0, partial, 1}, ``None`` for non-``direction`` rows.
+
+    Answers are normalised to ``"[slightly ]move <forward|backward|left|right|up|down>"``:
+
+    - 1 if the normalised answer equals the normalised ``answer`` column;
+    - ``partial`` if the direction (axis and sign) matches but "slightly" differs;
+    - 0 otherwise, and for unparseable answers or malformed labels.
+
+    Label columns: ``question_type``, ``answer``. A callable class rather than a closure, so that it pickles.
 
     Args:
         partial: Credit, in [0, 1], for the right direction with the wrong magnitude ("slightly" or not).
 
-    Returns:
-        The reward function, named ``direction_reward``.
-
     Raises:
         ValueError: For ``partial`` outside [0, 1].
-    """
-    partial = float(partial)
-    if not (0.0 <= partial <= 1.0):
-        raise ValueError(f"partial must be in [0, 1], got {partial}")
 
-    def score(text: str, question_type: Any = None, answer: Any = None):
+    >>> DirectionReward()(None, ["<answer>move up</answer>"], question_type=["direction"], answer=["slightly move up"])
+    [0.5]
+    """
+
+    __name__ = "direction_reward"
+    reward_range = (0.0, 1.0)
+
+    def __init__(self, partial: float = 0.5):
+        self.partial = float(partial)
+        if not (0.0 <= self.partial <= 1.0):
+            raise ValueError(f"partial must be in [0, 1], got {partial}")
+
+    def score(self, text: str, question_type: Any = None, answer: Any = None) -> float | None:
+        """The direction score of one completion, or ``None`` for a row that is not a direction question."""
         if norm_type(question_type) != "direction":
             return None
         truth, pred = direction_from(answer), parse_direction(text)
@@ -143,16 +175,10 @@ def make_direction_reward(partial: float = 0.5):
             return 0.0
         if pred == truth:
             return 1.0
-        return partial if pred.split()[-1] == truth.split()[-1] else 0.0
+        return self.partial if pred.split()[-1] == truth.split()[-1] else 0.0
 
-    def direction_reward(prompts: Any = None, completions: Any = None, **kwargs: Any) -> list[float | None]:
-        """Movement direction match; values {0, partial, 1}, ``None`` for non-``direction`` rows.
-
-        Answers are normalised to ``"[slightly ]move <forward|backward|left|right|up|down>"``:
-
-        - 1 if the normalised answer equals the normalised ``answer`` column;
-        - ``partial`` if the direction (axis and sign) matches but "slightly" differs;
-        - 0 otherwise, and for unparseable answers or malformed labels.
+    def __call__(self, prompts: Any = None, completions: Any = None, **kwargs: Any) -> list[float | None]:
+        """Score a batch in TRL's signature.
 
         Args:
             prompts: Unused (TRL signature).
@@ -161,13 +187,24 @@ def make_direction_reward(partial: float = 0.5):
 
         Returns:
             One score (or ``None``) per completion.
-
-        >>> make_direction_reward()(None, ["<answer>move up</answer>"], question_type=["direction"],
-        ...                         answer=["slightly move up"])
-        [0.5]
         """
-        return score_rows(completions, kwargs, ("question_type", "answer"), score)
+        return score_rows(completions, kwargs, ("question_type", "answer"), self.score)
 
-    direction_reward.partial = partial
-    direction_reward.reward_range = (0.0, 1.0)
-    return direction_reward
+    def __repr__(self) -> str:
+        return f"DirectionReward(partial={self.partial})"
+
+
+def make_direction_reward(partial: float = 0.5) -> DirectionReward:
+    """Build ``direction_reward`` (a :class:`DirectionReward`).
+
+    Args:
+        partial: Credit, in [0, 1], for the right direction with the wrong magnitude ("slightly" or not).
+
+    Returns:
+        The reward, named ``direction_reward``.
+
+    >>> make_direction_reward()(None, ["<answer>move up</answer>"], question_type=["direction"],
+    ...                         answer=["slightly move up"])
+    [0.5]
+    """
+    return DirectionReward(partial)

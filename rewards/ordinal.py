@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from rewards.columns import TOUCH_CHOICE_TYPES, TOUCH_LEVEL_TYPES, int_list, norm_type, score_rows
+from rewards.columns import TOUCH_CHOICE_TYPES, TOUCH_LEVEL_TYPES, int_list, norm_type, option_letters, score_rows
 from rewards.columns import num_levels as scale_size  # the scorer's parameter is named num_levels
 from rewards.text import choice_from, level_from, parse_choice, parse_level
 
 LABEL_COLUMNS = ("question_type", "answer", "num_levels", "option_levels")
-_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def level_score(y_hat: int | None, y: int | None, k: int | None) -> float:
@@ -27,12 +26,6 @@ def level_score(y_hat: int | None, y: int | None, k: int | None) -> float:
     if not (0 <= y_hat <= k - 1 and 0 <= y <= k - 1):
         return 0.0
     return max(0.0, min(1.0, 1.0 - abs(y_hat - y) / (k - 1)))
-
-
-def _option_letters(qtype: str, levels: list[int] | None) -> str:
-    if levels is not None and 2 <= len(levels) <= len(_LETTERS):
-        return _LETTERS[:len(levels)]
-    return "AB" if qtype == "compare" else "ABC"
 
 
 def _correct_letter(answer: Any, letters: str, levels: list[int] | None) -> str | None:
@@ -67,7 +60,7 @@ def ordinal_score(text: str, question_type: Any = None, answer: Any = None, num_
     if qtype not in TOUCH_CHOICE_TYPES:
         return None
     levels = int_list(option_levels)
-    letters = _option_letters(qtype, levels)
+    letters = option_letters(qtype, levels)
     if levels is not None and len(levels) != len(letters):
         levels = None
     correct = _correct_letter(answer, letters, levels)

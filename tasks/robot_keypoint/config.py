@@ -1,4 +1,17 @@
-"""Settings of the robot keypoint task (the ``robot-keypoint:`` section of a YAML config)."""
+"""Settings of the robot keypoint task (the ``robot-keypoint:`` section of a YAML config).
+
+Two parts: the data part (demos, splits, questions; it keys the dataset cache) and the rewards part, the
+``rewards`` field resolved against :data:`REWARD_TABLE` (each reward's weight and parameters)::
+
+    robot-keypoint:
+      tasks: Lift,Stack                                  # data
+      episodes: 20
+      rewards:
+        keypoint_reward: {weight: 1.0, tau: 0.10, gripper_weight: 0.25}
+        mcq_reward: 1.0
+        direction_reward: {weight: 1.0, partial: 0.5}
+        robot_format_reward: {weight: 0.5, max_chars: 1500}
+"""
 
 from __future__ import annotations
 
@@ -6,11 +19,22 @@ import math
 from dataclasses import dataclass, field
 
 from embodied_r1.errors import UserError
+from embodied_r1.reward_table import RewardEntry, resolve_rewards
+from rewards import DirectionReward, KeypointReward, RobotFormatReward, mcq_reward
 
 QUESTION_TYPES = ("keypoint", "mcq", "current_state", "direction")
 
-DEFAULT_REWARDS = {"keypoint_reward": 1.0, "mcq_reward": 1.0, "direction_reward": 1.0, "robot_format_reward": 0.5}
-KNOWN_REWARDS = tuple(DEFAULT_REWARDS)
+#: The robot task's rewards (reward name -> how to build it, default weight, parameters). ``keypoint_reward``:
+#: ``tau`` is the distance (m) at which its position term reaches 0, ``gripper_weight`` the weight of its gripper
+#: term in [0, 1]; ``direction_reward``: ``partial`` is the credit for the right direction with the wrong
+#: "slightly"; ``robot_format_reward``: ``max_chars`` is the longest completion that passes its length check.
+REWARD_TABLE = {
+    "keypoint_reward": RewardEntry(KeypointReward, 1.0, {"tau": 0.10, "gripper_weight": 0.25}),
+    "mcq_reward": RewardEntry(mcq_reward, 1.0),
+    "direction_reward": RewardEntry(DirectionReward, 1.0, {"partial": 0.5}),
+    "robot_format_reward": RewardEntry(RobotFormatReward, 0.5, {"max_chars": 1500},
+                                       fixed={"question_types": QUESTION_TYPES}),
+}
 
 
 def split_names(value) -> list[str]:
@@ -27,7 +51,7 @@ def split_names(value) -> list[str]:
 
 @dataclass
 class RobotKeypointConfig:
-    """Data, question and reward settings of ``robot-keypoint``.
+    """Data and question settings of ``robot-keypoint`` (the data part), and its rewards part.
 
     Args:
         tasks: robosuite tasks whose demos make the train/test splits (``"Lift,Stack"`` or a list).
@@ -39,20 +63,18 @@ class RobotKeypointConfig:
         camera_size: Side of the square agentview image (pixels) shown to the model.
         question_mix: Probability that a sampled frame yields a row of each question type
             (``keypoint``, ``mcq``, ``current_state``, ``direction``); 1.0 = every frame.
-        tau: Distance (m) at which the keypoint reward's position term reaches 0.
-        gripper_weight: Weight of the gripper term in the keypoint reward, in [0, 1].
         slight_threshold: Dominant-axis displacement (m) under which a move is "slightly ...".
         direction_min_move: Rows whose next keypoint is closer than this (m) on every axis get no
             direction question (the dominant axis of a gripper-only move is noise).
-        direction_partial: Direction reward for the right direction with the wrong "slightly".
         mcq_min_dist, mcq_max_dist: Distance band (m) of MCQ distractors from the true keypoint.
         mcq_min_separation: Minimum distance (m) between any two MCQ options.
-        format_max_chars: Longest completion that passes the format reward's length check.
-        rewards: Reward name -> weight (``keypoint_reward``, ``mcq_reward``, ``direction_reward``,
-            ``robot_format_reward``); weight 0 drops a reward.
         seed_offset: Added to the run seed to make demo seeds (train/test episode ``i`` of task ``t`` uses
             ``seed_offset + 1000 * t + i``).
         heldout_seed_offset: Seed of the first held-out demo.
+        rewards: The rewards part, resolved against :data:`REWARD_TABLE`: reward name -> weight, or -> mapping
+            of ``weight`` and parameters (``keypoint_reward.tau`` / ``.gripper_weight``,
+            ``direction_reward.partial``, ``robot_format_reward.max_chars``). Weight 0 drops a reward; rewards
+            and parameters not given keep their defaults. Not part of the dataset cache key.
     """
 
     tasks: str | list = "Lift,Stack"
@@ -64,18 +86,14 @@ class RobotKeypointConfig:
     camera_size: int = 224
     question_mix: dict = field(default_factory=lambda: {"keypoint": 1.0, "mcq": 1.0, "current_state": 0.5,
                                                         "direction": 1.0})
-    tau: float = 0.10
-    gripper_weight: float = 0.25
     slight_threshold: float = 0.05
     direction_min_move: float = 0.01
-    direction_partial: float = 0.5
     mcq_min_dist: float = 0.05
     mcq_max_dist: float = 0.25
     mcq_min_separation: float = 0.04
-    format_max_chars: int = 1500
-    rewards: dict = field(default_factory=lambda: dict(DEFAULT_REWARDS))
     seed_offset: int = 0
     heldout_seed_offset: int = 50_000
+    rewards: dict = field(default_factory=dict)
 
     def __post_init__(self):
         where = "robot-keypoint"
@@ -90,7 +108,6 @@ class RobotKeypointConfig:
             raise UserError(f"{where}.heldout_task '{self.heldout_task}' is also a training task; pick another")
         _positive_int(self.episodes, f"{where}.episodes")
         _positive_int(self.sample_every, f"{where}.sample_every")
-        _positive_int(self.format_max_chars, f"{where}.format_max_chars")
         if self.heldout_task is not None:
             _positive_int(self.heldout_episodes, f"{where}.heldout_episodes")
         if not isinstance(self.camera_size, int) or not 16 <= self.camera_size <= 1024:
@@ -98,19 +115,16 @@ class RobotKeypointConfig:
         if not 0.0 <= self.test_fraction < 1.0:
             raise UserError(f"{where}.test_fraction must be in [0, 1), got {self.test_fraction}")
         self._check_mix(where)
-        for name in ("tau", "slight_threshold", "mcq_min_dist", "mcq_max_dist", "mcq_min_separation"):
+        for name in ("slight_threshold", "mcq_min_dist", "mcq_max_dist", "mcq_min_separation"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise UserError(f"{where}.{name} must be a positive distance in metres, got {v!r}")
         if self.direction_min_move < 0 or self.direction_min_move >= self.slight_threshold:
             raise UserError(f"{where}.direction_min_move must be in [0, slight_threshold={self.slight_threshold}), "
                             f"got {self.direction_min_move}")
-        for name in ("gripper_weight", "direction_partial"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise UserError(f"{where}.{name} must be in [0, 1], got {getattr(self, name)}")
         if self.mcq_min_dist >= self.mcq_max_dist:
             raise UserError(f"{where}.mcq_min_dist ({self.mcq_min_dist}) must be below mcq_max_dist ({self.mcq_max_dist})")
-        self._check_rewards(where)
+        self.rewards = resolve_rewards(REWARD_TABLE, self.rewards, f"{where}.rewards")
 
     def _check_mix(self, where: str) -> None:
         if not isinstance(self.question_mix, dict):
@@ -122,17 +136,6 @@ class RobotKeypointConfig:
                 raise UserError(f"{where}.question_mix.{k} must be a probability in [0, 1], got {v!r}")
         if not any(v > 0 for v in self.question_mix.values()):
             raise UserError(f"{where}.question_mix gives every question type probability 0")
-
-    def _check_rewards(self, where: str) -> None:
-        if not isinstance(self.rewards, dict):
-            raise UserError(f"{where}.rewards must map reward names to weights")
-        for k, v in self.rewards.items():
-            if k not in KNOWN_REWARDS:
-                raise UserError(f"unknown reward '{where}.rewards.{k}'; known: {', '.join(KNOWN_REWARDS)}")
-            if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0):
-                raise UserError(f"{where}.rewards.{k} must be a weight >= 0, got {v!r}")
-        if not any(v > 0 for v in self.rewards.values()):
-            raise UserError(f"{where}.rewards gives every reward weight 0")
 
     @property
     def all_tasks(self) -> list[str]:
@@ -193,10 +196,10 @@ RECIPE = {
             "direction": 1.0
         },
         "rewards": {
-            "keypoint_reward": 1.0,
+            "keypoint_reward": {"weight": 1.0, "tau": 0.1, "gripper_weight": 0.25},
             "mcq_reward": 1.0,
-            "direction_reward": 1.0,
-            "robot_format_reward": 0.5
+            "direction_reward": {"weight": 1.0, "partial": 0.5},
+            "robot_format_reward": {"weight": 0.5, "max_chars": 1500}
         }
     }
 }

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from embodied_r1.task import RewardSpec, Task
-from tasks.robot_keypoint.config import RECIPE, RobotKeypointConfig
+from embodied_r1.task import Task
+from tasks.robot_keypoint.config import RECIPE, REWARD_TABLE, RobotKeypointConfig
 
 
 class RobotKeypointTask(Task):
@@ -19,6 +19,8 @@ class RobotKeypointTask(Task):
     config_cls = RobotKeypointConfig
     supports_control = True
     recipe = RECIPE
+    #: Keypoint, MCQ, direction and format rewards; the core's default ``reward_specs`` builds them.
+    reward_table = REWARD_TABLE
 
     # ------------------------------------------------------------------ data
     def build_dataset(self, cfg: RobotKeypointConfig, seed: int):
@@ -40,18 +42,6 @@ class RobotKeypointTask(Task):
             "tasks_per_split": {split: dict(Counter(d["task_name"])) for split, d in ds.items()},
             "conventions": "world frame: +x forward, +y left, +z up (m); g = 1 closed, 0 open; docs/CONTRACTS.md",
         }
-
-    # ------------------------------------------------------------------ rewards
-    def reward_specs(self, cfg: RobotKeypointConfig) -> list[RewardSpec]:
-        from rewards import make_direction_reward, make_keypoint_reward, make_robot_format_reward, mcq_reward
-
-        fns = {
-            "keypoint_reward": lambda: make_keypoint_reward(tau=cfg.tau, gripper_weight=cfg.gripper_weight),
-            "mcq_reward": lambda: mcq_reward,
-            "direction_reward": lambda: make_direction_reward(partial=cfg.direction_partial),
-            "robot_format_reward": lambda: make_robot_format_reward(max_chars=cfg.format_max_chars),
-        }
-        return [RewardSpec(fns[name](), float(w)) for name, w in cfg.rewards.items() if w > 0]
 
     # ------------------------------------------------------------------ answers
     def parse(self, text: str):

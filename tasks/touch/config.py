@@ -1,28 +1,32 @@
-"""Settings of the touch task: the simulated data, its splits and question mix, real data, and reward weights.
+"""Settings of the touch task: the data part (simulated data, its splits and question mix, real data) and the
+rewards part (:data:`REWARD_TABLE`: each reward's weight and parameters).
 
 Everything here is plain data validated in ``__post_init__`` (no I/O). It nests under ``touch:`` in a run's
-YAML, e.g.::
+YAML; only the data part keys the dataset cache, so changing a reward reuses the rendered rows::
 
     touch:
-      num_levels: 3
+      num_levels: 3                  # data
       train_contacts: 300
       question_mix: {level: 0.3, compare: 0.2, superlative: 0.15, conflict: 0.15, cross_sensor: 0.2}
-      rewards: {ordinal_accuracy_reward: 1.0, cross_sensor_consistency_reward: 0.5,
-                touch_format_reward: 0.2, tactile_grounded_reward: 0.5}
+      rewards:                       # rewards: a number is the weight, a mapping the weight and parameters
+        ordinal_accuracy_reward: 1.0
+        cross_sensor_consistency_reward: 0.5
+        touch_format_reward: {weight: 0.2, max_chars: 1500}
+        tactile_grounded_reward: {weight: 0.5, margin: 0.0, mode: binary}
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from embodied_r1.errors import UserError
+from embodied_r1.reward_table import RewardEntry, resolve_rewards
+from rewards import (CrossSensorConsistencyReward, TactileGroundedReward, TouchFormatReward,
+                     ordinal_accuracy_reward)
 
 PROPERTIES = ("hardness", "roughness", "bumpiness")
 QUESTION_TYPES = ("level", "compare", "superlative", "conflict", "cross_sensor")
-REWARD_NAMES = ("ordinal_accuracy_reward", "cross_sensor_consistency_reward", "touch_format_reward",
-                "tactile_grounded_reward")
 #: Counterfactual variant name -> the core's mode (Touch-R1: tactile removed, shuffled, noise-masked).
 COUNTERFACTUAL_MODES = {"removed": "remove", "shuffled": "swap", "noise": "noise"}
 REAL_FORMATS = ("octopi", "ssvtp")
@@ -43,9 +47,15 @@ def sim_sensors() -> tuple[str, ...]:
     return tuple(SENSORS)
 
 
-def _default_rewards() -> dict:
-    return {"ordinal_accuracy_reward": 1.0, "cross_sensor_consistency_reward": 0.5,
-            "touch_format_reward": 0.2, "tactile_grounded_reward": 0.5}
+#: The touch task's rewards (reward name -> how to build it, default weight, parameters); Touch-R1's four.
+REWARD_TABLE = {
+    "ordinal_accuracy_reward": RewardEntry(ordinal_accuracy_reward, 1.0),
+    "cross_sensor_consistency_reward": RewardEntry(CrossSensorConsistencyReward, 0.5),
+    "touch_format_reward": RewardEntry(TouchFormatReward, 0.2, {"max_chars": 1500},
+                                       fixed={"question_types": QUESTION_TYPES}),
+    "tactile_grounded_reward": RewardEntry(TactileGroundedReward, 0.5, {"margin": 0.0, "mode": "binary"},
+                                           counterfactual=True),
+}
 
 
 def _default_mix() -> dict:
@@ -80,17 +90,18 @@ class TouchConfig:
         image_size: Longest side of the tactile images in pixels (aspect ratio kept per sensor); None keeps
             each sensor's native size (60x80 .. 80x80).
         visual_size: Side of the camera images in pixels.
-        rewards: Reward name -> GRPO weight; a weight of 0 drops that reward. Rewards not given keep their
-            default weight (so ``touch.rewards.touch_format_reward=0`` changes just that one).
         counterfactuals: Variants of the tactile-grounded reward and of eval, from ``removed`` (image dropped),
             ``shuffled`` (another contact's image) and ``noise`` (noise with the image's mean and std).
-        grounded_margin, grounded_mode: Parameters of ``tactile_grounded_reward`` (binary or graded).
-        format_max_chars: Longest completion that passes the format reward's length check.
         real_data: Folder of a real dataset (Octopi/PhysiCLeAR or TVL SSVTP layout), or None.
         real_data_format: ``octopi`` or ``ssvtp``.
         real_data_mode: ``replace`` (only real rows) or ``add`` (real rows appended to the simulated ones).
         real_frames: Frames taken from each real Octopi sample folder (evenly spaced).
         real_heldout_fraction: For SSVTP (which ships no splits): fraction of samples hashed into ``test``.
+        rewards: The rewards part, resolved against :data:`REWARD_TABLE`: reward name -> weight, or -> mapping
+            of ``weight`` and parameters (``touch_format_reward.max_chars``: longest completion that passes the
+            length check; ``tactile_grounded_reward.margin`` / ``.mode``: ``binary`` or ``graded``). A weight
+            of 0 drops that reward; rewards and parameters not given keep their defaults (so
+            ``touch.rewards.touch_format_reward=0`` changes just that weight). Not part of the cache key.
     """
 
     num_levels: int = 3
@@ -107,16 +118,13 @@ class TouchConfig:
     press_frames: int = 1
     image_size: int | None = None
     visual_size: int = 64
-    rewards: dict = field(default_factory=_default_rewards)
     counterfactuals: list = field(default_factory=lambda: ["removed", "shuffled", "noise"])
-    grounded_margin: float = 0.0
-    grounded_mode: str = "binary"
-    format_max_chars: int = 1500
     real_data: str | None = None
     real_data_format: str = "octopi"
     real_data_mode: str = "replace"
     real_frames: int = 1
     real_heldout_fraction: float = 0.2
+    rewards: dict = field(default_factory=dict)
 
     def __post_init__(self):
         _int_range("num_levels", self.num_levels, 3, 5)
@@ -141,15 +149,10 @@ class TouchConfig:
         if self.image_size is not None:
             _int_range("image_size", self.image_size, 16, 1024)
         _int_range("visual_size", self.visual_size, 16, 1024)
-        self._check_rewards()
         self.counterfactuals = list(self.counterfactuals)
         _subset("counterfactuals", self.counterfactuals, tuple(COUNTERFACTUAL_MODES), allow_empty=True)
-        if not math.isfinite(float(self.grounded_margin)):
-            raise UserError(f"touch.grounded_margin must be finite, got {self.grounded_margin}")
-        if self.grounded_mode not in ("binary", "graded"):
-            raise UserError(f"touch.grounded_mode '{self.grounded_mode}' is not one of binary, graded")
-        _int_range("format_max_chars", self.format_max_chars, 1, 10**6)
         self._check_real()
+        self.rewards = resolve_rewards(REWARD_TABLE, self.rewards, "touch.rewards")
 
     def _check_mix(self) -> None:
         if not isinstance(self.question_mix, dict):
@@ -163,18 +166,6 @@ class TouchConfig:
                 raise UserError(f"touch.question_mix.{name} must be a number >= 0, got {w!r}")
         if sum(float(w) for w in self.question_mix.values()) <= 0:
             raise UserError("touch.question_mix weights are all zero; give at least one question type a weight")
-
-    def _check_rewards(self) -> None:
-        if not isinstance(self.rewards, dict):
-            raise UserError("touch.rewards must be a mapping of reward name -> weight")
-        self.rewards = {**_default_rewards(), **self.rewards}
-        for name, w in self.rewards.items():
-            if name not in REWARD_NAMES:
-                raise UserError(f"touch.rewards has unknown reward '{name}'; known: {', '.join(REWARD_NAMES)}")
-            if not _is_number(w) or not math.isfinite(float(w)):
-                raise UserError(f"touch.rewards.{name} must be a finite number, got {w!r}")
-        if not any(float(w) != 0 for w in self.rewards.values()):
-            raise UserError("touch.rewards gives every reward weight 0; GRPO needs at least one reward")
 
     def _check_real(self) -> None:
         if self.real_data is not None and not isinstance(self.real_data, str):
@@ -265,8 +256,8 @@ RECIPE = {
         "rewards": {
             "ordinal_accuracy_reward": 1.0,
             "cross_sensor_consistency_reward": 0.5,
-            "touch_format_reward": 0.2,
-            "tactile_grounded_reward": 0.5
+            "touch_format_reward": {"weight": 0.2, "max_chars": 1500},
+            "tactile_grounded_reward": {"weight": 0.5, "margin": 0.0, "mode": "binary"}
         }
     }
 }

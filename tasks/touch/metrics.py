@@ -30,7 +30,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from rewards import (answer_of, choice_from, completion_text, level_from, make_touch_format_reward,
+from rewards import (answer_of, choice_from, completion_text, level_from, make_touch_format_reward, option_letters,
                      ordinal_accuracy_reward)
 
 LEVEL_TYPES = ("level", "conflict", "cross_sensor")
@@ -53,11 +53,6 @@ def parse_answer(text) -> dict | None:
     return {"text": a.strip(), "level": level_from(a), "choice": choice_from(a, "ABC")}
 
 
-def _letters(row: dict) -> str:
-    n = len(row.get("option_levels") or [])
-    return "ABC"[:n] if n in (2, 3) else ("AB" if row["question_type"] == "compare" else "ABC")
-
-
 def score_row(text, row: dict) -> dict:
     """Score one completion against its row.
 
@@ -73,7 +68,7 @@ def score_row(text, row: dict) -> dict:
         ok = y_hat is not None and 0 <= y_hat <= k - 1
         return {"parsed": ok, "correct": ok and y_hat == y, "pred": y_hat if ok else None,
                 "abs_err": float(abs(y_hat - y)) if ok else float(k - 1)}
-    c = choice_from(a, _letters(row)) if a is not None else None
+    c = choice_from(a, option_letters(qtype, row.get("option_levels"))) if a is not None else None
     return {"parsed": c is not None, "correct": c is not None and c == str(row["answer"]).strip().upper(),
             "pred": c, "abs_err": None}
 
@@ -152,7 +147,7 @@ def random_answers(rows: list[dict], seed: int = 0) -> list[str]:
         if r["question_type"] in LEVEL_TYPES:
             out.append(_formatted(str(int(rng.integers(int(r["num_levels"]))))))
         else:
-            letters = _letters(r)
+            letters = option_letters(r["question_type"], r.get("option_levels"))
             out.append(_formatted(letters[int(rng.integers(len(letters)))]))
     return out
 

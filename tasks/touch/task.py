@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from embodied_r1.task import CounterfactualSpec, RewardSpec, Task
-from tasks.touch.config import COUNTERFACTUAL_MODES, RECIPE, TouchConfig
+from embodied_r1.task import CounterfactualSpec, Task
+from tasks.touch.config import COUNTERFACTUAL_MODES, RECIPE, REWARD_TABLE, TouchConfig
 
 
 class TouchTask(Task):
@@ -21,6 +21,8 @@ class TouchTask(Task):
     #: 2: sensor streams keyed by the sensor's name (not its list index), rendezvous choice of sensors per contact.
     data_version = "2"
     recipe = RECIPE
+    #: Touch-R1's four rewards; the core's default ``reward_specs`` builds them with ``cfg.rewards``.
+    reward_table = REWARD_TABLE
 
     def group_size(self, cfg: TouchConfig) -> int:
         """Rows per contact: one per sensor it is rendered through."""
@@ -47,25 +49,9 @@ class TouchTask(Task):
         return dataset_card(cfg, ds)
 
     def counterfactual_specs(self, cfg: TouchConfig) -> list[CounterfactualSpec]:
-        """The tactile counterfactual variants named in ``cfg.counterfactuals``."""
+        """The tactile counterfactual variants named in ``cfg.counterfactuals`` (those the tactile-grounded
+        reward compares against; without any, that reward is left out)."""
         return [CounterfactualSpec(name, "tactile", COUNTERFACTUAL_MODES[name]) for name in cfg.counterfactuals]
-
-    def reward_specs(self, cfg: TouchConfig) -> list[RewardSpec]:
-        """The four Touch-R1 rewards with their weights from ``cfg.rewards`` (weight 0: left out)."""
-        from rewards import (make_cross_sensor_consistency_reward, make_tactile_grounded_reward,
-                             make_touch_format_reward, ordinal_accuracy_reward)
-
-        w = cfg.rewards
-        specs = [
-            RewardSpec(ordinal_accuracy_reward, w["ordinal_accuracy_reward"]),
-            RewardSpec(make_cross_sensor_consistency_reward(), w["cross_sensor_consistency_reward"]),
-            RewardSpec(make_touch_format_reward(cfg.format_max_chars), w["touch_format_reward"]),
-        ]
-        cfs = self.counterfactual_specs(cfg)
-        if cfs:  # without variants the grounded reward would be None for every row
-            specs.append(RewardSpec(make_tactile_grounded_reward(cfg.grounded_margin, cfg.grounded_mode),
-                                    w["tactile_grounded_reward"], counterfactuals=cfs))
-        return [s for s in specs if float(s.weight) != 0.0]
 
     def eval_counterfactuals(self, cfg: TouchConfig) -> list[CounterfactualSpec]:
         """Counterfactual variants of ``embodied-r1 eval``: all of ``cfg.counterfactuals``, whatever the weights."""

@@ -1,4 +1,4 @@
-"""touch_format_reward and robot_format_reward: each check's contribution."""
+"""touch_format_reward and robot_format_reward: each check's contribution, and the rows each calls its own."""
 
 import pytest
 
@@ -52,9 +52,27 @@ def test_touch_partial_credit(text, expected):
     assert t([text]) == pytest.approx([expected])
 
 
-def test_touch_skips_robot_rows():
-    out = touch(None, [GOOD, GOOD], question_type=["keypoint", None], num_levels=[3, 3], option_levels=[[], []])
-    assert out == [None, 1.0]
+def test_touch_scores_only_its_question_types():
+    out = touch(None, [GOOD] * 4, question_type=["keypoint", None, "LEVEL ", "riddle"], num_levels=[3] * 4,
+                option_levels=[[]] * 4)
+    assert out == [None, None, 1.0, None]
+
+
+def test_a_third_tasks_rows_are_neither_formats_own():
+    """Rows of question types that neither task lists get None from both format rewards, even when they are
+    written in exactly that reward's format (before, each format reward scored every row not of the other task)."""
+    comps = [GOOD, ROBOT_GOOD["mcq"], "<answer>7</answer>", ""]
+    cols = dict(question_type=["count", "count", "echo", None], num_levels=[3] * 4, option_levels=[[]] * 4)
+    assert touch(None, comps, **cols) == [None] * 4
+    assert robot(None, comps, **cols) == [None] * 4
+
+
+def test_the_task_chooses_the_question_types():
+    own = make_touch_format_reward(max_chars=200, question_types=["count"])
+    out = own(None, [GOOD, GOOD], question_type=["count", "level"], num_levels=[3, 3], option_levels=[[], []])
+    assert out == [1.0, None]  # "count" is scored (a non-blank answer), "level" is no longer its own
+    with pytest.raises(ValueError, match="question_types"):
+        make_robot_format_reward(question_types=[])
 
 
 ROBOT_GOOD = {
@@ -84,7 +102,7 @@ def test_robot_partial_credit(qtype, text, expected):
 
 
 def test_robot_skips_touch_rows():
-    assert robot(None, [ROBOT_GOOD["mcq"]] * 2, question_type=["level", "mcq"]) == [None, 1.0]
+    assert robot(None, [ROBOT_GOOD["mcq"]] * 3, question_type=["level", "mcq", None]) == [None, 1.0, None]
 
 
 def test_factory_validates():

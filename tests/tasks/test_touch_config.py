@@ -36,14 +36,19 @@ def test_defaults():
     c = TouchConfig()
     assert c.num_levels == 3 and c.press_frames == 1 and c.heldout_sensor == "marker_gel"
     assert c.train_sensors == ["gelsight_mini", "digit", "gelsight_r15"]
-    assert c.rewards == {"ordinal_accuracy_reward": 1.0, "cross_sensor_consistency_reward": 0.5,
-                         "touch_format_reward": 0.2, "tactile_grounded_reward": 0.5}
+    assert c.rewards == {"ordinal_accuracy_reward": {"weight": 1.0},
+                         "cross_sensor_consistency_reward": {"weight": 0.5},
+                         "touch_format_reward": {"weight": 0.2, "max_chars": 1500},
+                         "tactile_grounded_reward": {"weight": 0.5, "margin": 0.0, "mode": "binary"}}
     assert sum(c.mix.values()) == pytest.approx(1.0)
 
 
 def test_partial_dicts_keep_the_other_defaults():
-    c = TouchConfig(rewards={"touch_format_reward": 0}, question_mix={"conflict": 0})
-    assert c.rewards["ordinal_accuracy_reward"] == 1.0 and c.rewards["touch_format_reward"] == 0
+    c = TouchConfig(rewards={"touch_format_reward": 0, "tactile_grounded_reward": {"margin": 0.1}},
+                    question_mix={"conflict": 0})
+    assert c.rewards["ordinal_accuracy_reward"] == {"weight": 1.0}
+    assert c.rewards["touch_format_reward"] == {"weight": 0, "max_chars": 1500}
+    assert c.rewards["tactile_grounded_reward"] == {"weight": 0.5, "margin": 0.1, "mode": "binary"}
     assert "conflict" not in c.mix and "level" in c.mix
 
 
@@ -56,14 +61,15 @@ def test_partial_dicts_keep_the_other_defaults():
     ({"sensors_per_contact": 4}, "sensors_per_contact"),
     ({"question_mix": {"riddle": 1}}, "unknown question type 'riddle'"),
     ({"question_mix": {q: 0 for q in ("level", "compare", "superlative", "conflict", "cross_sensor")}}, "all zero"),
-    ({"rewards": {"accuracy": 1}}, "unknown reward 'accuracy'"),
+    ({"rewards": {"accuracy": 1}}, "unknown reward 'touch.rewards.accuracy'"),
     ({"rewards": {k: 0 for k in ("ordinal_accuracy_reward", "cross_sensor_consistency_reward",
                                  "touch_format_reward", "tactile_grounded_reward")}}, "every reward weight 0"),
     ({"heldout_material_fraction": 1.0}, "strictly between 0 and 1"),
     ({"counterfactuals": ["blurred"]}, "unknown entries ['blurred']"),
     ({"real_data_format": "hct"}, "real_data_format 'hct'"),
     ({"press_frames": 0}, "press_frames"),
-    ({"grounded_mode": "soft"}, "grounded_mode"),
+    ({"rewards": {"tactile_grounded_reward": {"mode": "soft"}}}, "tactile_grounded_reward': mode must be one of"),
+    ({"rewards": {"touch_format_reward": {"max_chars": 0}}}, "max_chars must be >= 1"),
 ])
 def test_bad_values_are_user_errors(kwargs, message):
     with pytest.raises(UserError, match=None) as exc:
@@ -124,7 +130,7 @@ def test_overrides_reach_the_task_section():
     cfg = load_config(str(ROOT / "configs" / "touch_quickstart.yaml"),
                       ["touch.num_levels=5", "touch.rewards.touch_format_reward=0"], cfg_cls)
     assert cfg.task_config.num_levels == 5
-    assert cfg.task_config.rewards["touch_format_reward"] == 0
-    assert cfg.task_config.rewards["ordinal_accuracy_reward"] == 1.0
+    assert cfg.task_config.rewards["touch_format_reward"] == {"weight": 0, "max_chars": 1500}
+    assert cfg.task_config.rewards["ordinal_accuracy_reward"] == {"weight": 1.0}
     with pytest.raises(UserError, match="unknown config key 'touch.num_level'"):
         load_config(None, ["task=touch", "touch.num_level=5"], cfg_cls)

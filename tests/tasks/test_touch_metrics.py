@@ -118,7 +118,7 @@ def test_reward_specs_follow_the_weights():
     assert specs[-1].counterfactuals == [CounterfactualSpec("removed", "tactile", "remove"),
                                          CounterfactualSpec("shuffled", "tactile", "swap"),
                                          CounterfactualSpec("noise", "tactile", "noise")]
-    cfg = TouchConfig(rewards={"touch_format_reward": 0, "tactile_grounded_reward": 0})
+    cfg = TouchConfig(rewards={"touch_format_reward": 0, "tactile_grounded_reward": {"weight": 0}})
     assert [s.name for s in task.reward_specs(cfg)] == ["ordinal_accuracy_reward", "cross_sensor_consistency_reward"]
     assert len(task.eval_counterfactuals(cfg)) == 3  # eval still measures the gap
 
