@@ -53,9 +53,10 @@ def cache_root() -> Path:
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Write a folder that appears whole or not at all.
 
-    Yields a fresh temporary sibling of ``path``; when the block ends without an exception the temporary
-    folder replaces ``path`` (an older ``path`` is removed first), otherwise it is removed and ``path`` is left
-    as it was. A kill in the middle leaves only the temporary folder, which the next write clears.
+    Yields a fresh temporary sibling of ``path``, private to this process; when the block ends without an
+    exception the temporary folder replaces ``path`` (an older ``path`` is removed first), otherwise it is
+    removed and ``path`` is left as it was. A kill in the middle leaves only the temporary folder, which a
+    later write clears once its process is gone.
 
     >>> import tempfile; root = Path(tempfile.mkdtemp())
     >>> with atomic_dir(root / "entry") as tmp:
@@ -64,9 +65,13 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     ['entry']
     """
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f"{path.name}.tmp-*"):  # left by killed writers
+        if not _alive(stale.name.rsplit("-", 1)[-1]):
+            shutil.rmtree(stale, ignore_errors=True)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp.mkdir()
     try:
         yield tmp
     except BaseException:
@@ -75,6 +80,18 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     if path.exists():
         shutil.rmtree(path)
     tmp.rename(path)
+
+
+def _alive(pid: str) -> bool:
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass(frozen=True)
