@@ -332,7 +332,7 @@ def config_from_dict(data: dict, task_config_cls_for) -> TrainConfig:
         raise UserError("no task given: pass --task NAME or set 'task:' in the config (see `embodied-r1 tasks`)")
     task_cls = task_config_cls_for(task)
     known_top = {f.name for f in dataclasses.fields(TrainConfig)} - {"task_config"}
-    task_section = data.pop(task, None)
+    task_section = move_renamed(data.pop(task, None), getattr(task_cls, "renamed_settings", {}))
     for key in data:
         if key not in known_top:
             raise UserError(f"unknown config key '{key}'{_closest(key, known_top | {task})}")
@@ -345,6 +345,32 @@ def config_from_dict(data: dict, task_config_cls_for) -> TrainConfig:
     cfg.sft = dict(cfg.sft or {})
     cfg.task_config = build_dataclass(task_cls, task_section, task)
     return cfg
+
+
+def move_renamed(section, renamed: dict):
+    """Move settings a task config renamed (``old -> "new.dotted.path"``) to their new place, so configs of
+    earlier versions still load. A number where a mapping is needed becomes ``{"weight": number}`` (a reward
+    given by its weight alone).
+
+    >>> move_renamed({"tau": 0.2, "rewards": {"kp": 1.0}}, {"tau": "rewards.kp.tau"})
+    {'rewards': {'kp': {'weight': 1.0, 'tau': 0.2}}}
+    """
+    if not isinstance(section, dict) or not renamed:
+        return section
+    section = copy.deepcopy(section)
+    for old, new in renamed.items():
+        if old not in section:
+            continue
+        value = section.pop(old)
+        node, *path, last = new.split(".")
+        parent = section.setdefault(node, {})
+        for part in path:
+            child = parent.get(part)
+            if not isinstance(child, dict):
+                child = parent[part] = {} if child is None else {"weight": child}
+            parent = child
+        parent.setdefault(last, value)  # a value already given at the new place wins
+    return section
 
 
 def merge_dicts(base: dict, top: dict) -> dict:

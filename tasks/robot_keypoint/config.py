@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from embodied_r1.errors import UserError
 from embodied_r1.reward_table import RewardEntry, resolve_rewards
@@ -76,6 +77,12 @@ class RobotKeypointConfig:
             ``direction_reward.partial``, ``robot_format_reward.max_chars``). Weight 0 drops a reward; rewards
             and parameters not given keep their defaults. Not part of the dataset cache key.
     """
+
+    #: Settings of earlier versions, moved into the rewards part (old run configs still load and resume).
+    renamed_settings: ClassVar[dict] = {"tau": "rewards.keypoint_reward.tau",
+                                        "gripper_weight": "rewards.keypoint_reward.gripper_weight",
+                                        "direction_partial": "rewards.direction_reward.partial",
+                                        "format_max_chars": "rewards.robot_format_reward.max_chars"}
 
     tasks: str | list = "Lift,Stack"
     episodes: int = 20

@@ -18,7 +18,7 @@ YAML; only the data part keys the dataset cache, so changing a reward reuses the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from embodied_r1.errors import UserError
 from embodied_r1.reward_table import RewardEntry, resolve_rewards
@@ -103,6 +103,11 @@ class TouchConfig:
             of 0 drops that reward; rewards and parameters not given keep their defaults (so
             ``touch.rewards.touch_format_reward=0`` changes just that weight). Not part of the cache key.
     """
+
+    #: Settings of earlier versions, moved into the rewards part (old run configs still load and resume).
+    renamed_settings: ClassVar[dict] = {"grounded_margin": "rewards.tactile_grounded_reward.margin",
+                                        "grounded_mode": "rewards.tactile_grounded_reward.mode",
+                                        "format_max_chars": "rewards.touch_format_reward.max_chars"}
 
     num_levels: int = 3
     properties: list = field(default_factory=lambda: list(PROPERTIES))

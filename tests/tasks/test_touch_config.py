@@ -134,3 +134,15 @@ def test_overrides_reach_the_task_section():
     assert cfg.task_config.rewards["ordinal_accuracy_reward"] == {"weight": 1.0}
     with pytest.raises(UserError, match="unknown config key 'touch.num_level'"):
         load_config(None, ["task=touch", "touch.num_level=5"], cfg_cls)
+
+
+def test_a_config_of_the_earlier_flat_reward_settings_still_loads():
+    """Run directories written before the rewards part existed hold flat reward settings and bare weights."""
+    from embodied_r1.config import config_from_dict
+    from embodied_r1.registry import REGISTRY
+
+    old = {"task": "touch", "touch": {"grounded_margin": 0.25, "grounded_mode": "graded", "format_max_chars": 900,
+                                      "rewards": {"tactile_grounded_reward": 0.7, "touch_format_reward": 0.1}}}
+    cfg = config_from_dict(old, lambda n: REGISTRY.get_class(n).config_cls)
+    assert cfg.task_config.rewards["tactile_grounded_reward"] == {"weight": 0.7, "margin": 0.25, "mode": "graded"}
+    assert cfg.task_config.rewards["touch_format_reward"] == {"weight": 0.1, "max_chars": 900}
