@@ -131,7 +131,7 @@ def train(task, config, model, stage, output, resume, allow_config_change, overr
     extra += [f"output_dir={output}"] if output else []
     if resume:
         cfg, changes = _resume_config(task, config, overrides, extra, output, allow_config_change)
-        if changes:
+        if changes and _is_main_process():  # one record, whatever the number of ranks
             RunDir(output).record_config_change(cfg, changes)
             click.secho(f"config changed on resume: {'; '.join(changes)}", fg="yellow", err=True)
     else:
@@ -143,6 +143,11 @@ def train(task, config, model, stage, output, resume, allow_config_change, overr
         sys.exit(3)
     if run is not None:  # the main process reports for all ranks
         _print_summary(run)
+
+
+def _is_main_process() -> bool:
+    """Rank 0 of ``accelerate launch`` / torchrun (read from the launcher's environment), or a lone process."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _print_summary(run):

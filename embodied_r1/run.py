@@ -109,6 +109,8 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> RunDir | None:
     check_run(cfg, task, state.num_processes)
     run = RunDir(cfg.output_dir or default_output(cfg.task))
     cfg.output_dir = str(run.path)
+    run.prepare(cfg, resume, write=False)  # every rank checks the folder before any rank writes to it
+    state.wait_for_everyone()
     created = run.prepare(cfg, resume, write=state.is_main_process)
     state.wait_for_everyone()
     log(f"run directory: {run.path}")

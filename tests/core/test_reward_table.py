@@ -120,7 +120,7 @@ def cls_for(name):
     ("touch.rewards.tactile_grounded.margin=0.1", "did you mean 'tactile_grounded_reward'?"),
     ("touch.rewards.tactile_grounded_reward.margn=0.1", "did you mean 'margin'?"),
     ("touch.rewards.touch_format_reward.max_char=9", "did you mean 'max_chars'?"),
-    ("touch.grounded_margin=0.1", "unknown config key 'touch.grounded_margin'"),  # moved into the rewards part
+    ("touch.grounded_marginn=0.1", "unknown config key 'touch.grounded_marginn'"),
 ])
 def test_unknown_reward_names_in_a_touch_config(override, message):
     with pytest.raises(UserError) as exc:
@@ -131,12 +131,19 @@ def test_unknown_reward_names_in_a_touch_config(override, message):
 @pytest.mark.parametrize("override, message", [
     ("robot-keypoint.rewards.keypoint.tau=0.2", "did you mean 'keypoint_reward'?"),
     ("robot-keypoint.rewards.keypoint_reward.taus=0.2", "did you mean 'tau'?"),
-    ("robot-keypoint.tau=0.2", "unknown config key 'robot-keypoint.tau'"),
+    ("robot-keypoint.taus=0.2", "unknown config key 'robot-keypoint.taus'"),
 ])
 def test_unknown_reward_names_in_a_robot_config(override, message):
     with pytest.raises(UserError) as exc:
         load_config(None, ["task=robot-keypoint", override], cls_for)
     assert message in str(exc.value) and "\n" not in str(exc.value), str(exc.value)
+
+
+def test_settings_moved_into_the_rewards_part_still_apply_there():
+    touch = load_config(None, ["task=touch", "touch.grounded_margin=0.1"], cls_for).task_config
+    robot = load_config(None, ["task=robot-keypoint", "robot-keypoint.tau=0.2"], cls_for).task_config
+    assert touch.rewards["tactile_grounded_reward"]["margin"] == 0.1
+    assert robot.rewards["keypoint_reward"]["tau"] == 0.2
 
 
 def test_changing_a_reward_reuses_the_cached_dataset(tmp_path):
