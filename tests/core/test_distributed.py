@@ -7,6 +7,7 @@ the run, and the run directory is whole.
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,11 +18,18 @@ ARGS = ["--task", "touch", "stages=[sft]", "sft.max_steps=40", "sft.save_steps=1
         "touch.train_contacts=16", "touch.test_contacts=4"]
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _launch(args, env):
     # --multi_gpu is accelerate's torchrun launcher; on a machine without GPUs the ranks run on the CPU with gloo
     # (--cpu would start one process and expect mpirun for more).
     return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines",
-            "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "embodied_r1.cli", "train", *args]
+            "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+            "-m", "embodied_r1.cli", "train", *args]
 
 
 def _workers(marker: str) -> dict[int, int]:
