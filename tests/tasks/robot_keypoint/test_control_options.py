@@ -3,6 +3,8 @@ config section, set from YAML keys, ``--name value`` flags and ``name=value`` ov
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from embodied_r1.config import build_dataclass
@@ -95,3 +97,13 @@ def test_help_lists_the_task_options_and_settings():
     assert "--seed" in res.output and "built-in policies: oracle, zero" in res.output
     res = CliRunner().invoke(main, ["data", "--help"])
     assert res.exit_code == 0 and "Settings of task 'robot-keypoint'" in res.output and "--episodes" in res.output
+
+
+def test_the_shipped_eval_control_yaml_is_valid():
+    from embodied_r1.config import read_yaml
+    from embodied_r1.control import GENERIC_KEYS
+
+    data = read_yaml(Path(__file__).parents[3] / "configs" / "eval_control.yaml")
+    generic = {k: data.pop(k) for k in GENERIC_KEYS if k in data}
+    assert generic == {"task": "robot-keypoint", "policy": "oracle", "seed": 100_000}
+    assert build_dataclass(ControlOptions, data, "eval-control").tasks == ["Lift", "Stack"]
