@@ -260,11 +260,12 @@ def run_control(ctx: ControlContext, env_factory: str | None = None) -> dict:
     if not ctx.is_builtin and left > 0:
         log(f"loading policy {ctx.policy} ...")
         generator = ctx.make_generator(opts.batch_size)
+    # nothing is left to run: the model is not loaded, so keep the offline score of the earlier run (read before
+    # run_sweep rewrites summary.json)
+    previous = _previous_offline(Path(ctx.output)) if not ctx.is_builtin and generator is None else None
     summary = run_sweep(ctx, generator, env_factory=env_factory, done=done)
     if opts.offline_eval:
-        # nothing was left to run: the model was not loaded, so keep the offline score of the earlier run
-        previous = not ctx.is_builtin and generator is None
-        summary["offline"] = _previous_offline(Path(ctx.output)) if previous else offline_keypoint_error(ctx, generator)
+        summary["offline"] = previous if previous is not None else offline_keypoint_error(ctx, generator)
         Path(ctx.output, "summary.json").write_text(json.dumps(summary, indent=2))
     print_table(summary, log=log)
     return summary

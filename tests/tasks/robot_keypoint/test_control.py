@@ -168,6 +168,35 @@ def test_model_queries_of_live_episodes_are_batched_across_workers(tmp_path, mon
         run_control(control_ctx(tmp_path, {}, policy="zero"))
 
 
+def test_a_resume_with_nothing_left_loads_no_model_and_keeps_the_offline_score(tmp_path):
+    import dataclasses
+
+    from datasets import Dataset, DatasetDict
+
+    from tasks.robot_keypoint.control import run_control
+
+    rows = [{**row("keypoint", "", target=(0.0, 0.0, 0.9, 1.0)), "prompt": "kp"}]
+    loads = []
+
+    def load_eval_data():
+        loads.append(1)
+        return DatasetDict(test=Dataset.from_list(rows)), tmp_path / "data"
+
+    options = {"tasks": "Lift", "episodes": 1, "workers": 0, "video_episodes": 0, "camera_size": 32,
+               "offline_eval": True}
+    ctx = dataclasses.replace(control_ctx(tmp_path, options, policy="model", generator=FakeGenerator()),
+                              load_eval_data=load_eval_data)
+    first = run_control(ctx, env_factory=FAKE_ENV)["offline"]
+    assert first["l2_mean"] == pytest.approx(0.2) and loads == [1]
+
+    def no_model(batch_size=16):
+        raise AssertionError("the model was loaded although every episode was done")
+
+    again = run_control(dataclasses.replace(ctx, resume=True, make_generator=no_model), env_factory=FAKE_ENV)
+    assert again["offline"] == first and again["resumed_episodes"] == 1 and loads == [1]
+    assert json.loads((ctx.output / "summary.json").read_text())["offline"] == first
+
+
 # ------------------------------------------------------------------------------------------ gymnasium
 def test_control_envs_are_made_by_gymnasium_from_the_registered_ids():
     pytest.importorskip("gymnasium")
