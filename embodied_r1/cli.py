@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
@@ -212,71 +211,137 @@ def _run_task(run_dir: Path) -> str | None:
     return json.loads(p.read_text()).get("task") if p.exists() else None
 
 
-@main.command(name="eval-control", context_settings={"ignore_unknown_options": True}, epilog="""\b
+class _TaskFlagsCommand(click.Command):
+    """A command whose ``--help`` ends with the settings each task declares as ``--name value`` flags."""
+
+    def __init__(self, *args, task_flags=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.task_flags = task_flags  # fn() -> [(heading, lines)]
+
+    def format_epilog(self, ctx, formatter):
+        super().format_epilog(ctx, formatter)
+        try:
+            sections = self.task_flags() if self.task_flags else []
+        except UserError:  # a task that cannot load must not break --help
+            sections = []
+        for heading, lines in sections:
+            formatter.write_paragraph()
+            formatter.write_text(heading)
+            for line in lines:
+                formatter.write(f"{line}\n")
+
+
+def _control_flags() -> list[tuple[str, list[str]]]:
+    from embodied_r1.control import control_task_names
+    from embodied_r1.flags import describe_fields
+    from embodied_r1.registry import REGISTRY
+
+    out = []
+    for name in control_task_names():
+        cls = REGISTRY.get_class(name)
+        policies = f"; built-in policies: {', '.join(cls.control_policies)}" if cls.control_policies else ""
+        out.append((f"Options of task '{name}' (--name value, name=value, or YAML keys; first seed "
+                    f"{cls.control_seed}{policies}):", describe_fields(cls.control_config_cls)))
+    return out
+
+
+def _data_flags() -> list[tuple[str, list[str]]]:
+    import dataclasses
+    import textwrap
+
+    from embodied_r1.registry import REGISTRY
+
+    out = []
+    for name in REGISTRY.names():
+        try:
+            fields = [f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(REGISTRY.get_class(name).config_cls)]
+        except (UserError, TypeError):
+            continue
+        out.append((f"Settings of task '{name}' (--name value = {name}.name=value):",
+                    textwrap.wrap(", ".join(fields), 104, initial_indent="  ", subsequent_indent="  ")))
+    return out
+
+
+def _task_overrides(flags, cls, prefix: str, owner: str) -> list[str]:
+    """``--name value`` flags as ``prefix.name=value`` overrides, each name checked against ``cls``."""
+    from embodied_r1.flags import flag_values
+
+    out = []
+    for name, raw in flags:
+        (key,) = flag_values([(name, raw)], cls, owner)  # raises on an unknown name
+        out.append(f"{prefix}{key}={'true' if raw is None else raw}")
+    return out
+
+
+@main.command(name="eval-control", cls=_TaskFlagsCommand, task_flags=_control_flags,
+              context_settings={"ignore_unknown_options": True}, epilog="""\b
 Examples:
   embodied-r1 eval-control --policy oracle --tasks Lift --episodes 10
-  embodied-r1 eval-control --policy zero --tasks Lift,Stack --episodes 20
+  embodied-r1 eval-control --policy zero --tasks Lift,Stack --episodes 20 --seed 200000
   embodied-r1 eval-control --policy runs/robot-quickstart --tasks Lift --episodes 5 --workers 2
   embodied-r1 eval-control --config configs/eval_control.yaml
   embodied-r1 eval-control --policy oracle --tasks Lift --episodes 50 --output runs/ctl --resume   # after a kill
+\b
+A run directory as --policy brings its own task settings (e.g. its camera size) and seed: the offline score
+uses the eval split of the dataset it trained on. Every other --name value sets the task's option 'name'.
 """)
 @click.option("--task", "-t", help="Task with closed-loop control (default: the only one registered).")
-@click.option("--policy", "-p", help="oracle, zero, or a run directory / model folder / preset.")
-@click.option("--tasks", help="Comma-separated simulator tasks, e.g. Lift,Stack.")
-@click.option("--episodes", "-n", type=int, help="Episodes (seeds) per simulator task.")
-@click.option("--workers", type=int, help="Parallel simulator worker processes.")
-@click.option("--config", "-c", type=click.Path(), help="YAML with the options below (see configs/eval_control.yaml).")
+@click.option("--policy", "-p", help="A built-in policy of the task (e.g. oracle, zero), or a run directory / model "
+                                     "folder / preset.")
+@click.option("--config", "-c", type=click.Path(), help="YAML with these options and the task's (see "
+                                                        "configs/eval_control.yaml).")
 @click.option("--output", "-o", type=click.Path(), help="Folder for results, videos and plots.")
 @click.option("--resume", is_flag=True, default=None,
               help="Continue the killed sweep in --output (same options): finished episodes are not run again.")
+@click.option("--seed", type=int, help="First episode seed: each simulator task plays seeds seed, seed+1, ... "
+                                       "(default: the task's).")
 @click.argument("overrides", nargs=-1)
-def eval_control(task, policy, tasks, episodes, workers, config, output, resume, overrides):
+def eval_control(task, policy, config, output, resume, seed, overrides):
     """Closed-loop control: a policy proposes keypoints, a controller executes them in simulation."""
     from embodied_r1.config import apply_override, parse_override, read_yaml
-    from embodied_r1.control import run_control
+    from embodied_r1.control import GENERIC_KEYS, control_context, control_task
+    from embodied_r1.flags import flag_values, split_flags
 
     options = read_yaml(config) if config else {}
-    task = task or options.pop("task", None)
-    for k, v in (("policy", policy), ("tasks", tasks), ("episodes", episodes), ("workers", workers), ("output", output),
-                 ("resume", resume)):
-        if v is not None:
-            options[k] = v
-    for text in overrides:
+    flags, rest = split_flags(overrides)
+    for text in rest:  # key=value overrides go on top of the YAML
         apply_override(options, *parse_override(text))
-    run_control(task, options, log=click.echo)
+    generic = {k: options.pop(k) for k in GENERIC_KEYS if k in options}
+    for k, v in (("task", task), ("policy", policy), ("output", output), ("resume", resume), ("seed", seed)):
+        if v is not None:
+            generic[k] = v
+    t = control_task(generic.get("task"))
+    options.update(flag_values(flags, t.control_config_cls, f"eval-control of task '{t.name}'"))
+    ctx = control_context(t, options, policy=generic.get("policy"), output=generic.get("output"),
+                          resume=bool(generic.get("resume")), seed=generic.get("seed"), log=click.echo)
+    t.run_control(ctx)
 
 
-@main.command(epilog="""\b
+@main.command(cls=_TaskFlagsCommand, task_flags=_data_flags, epilog="""\b
 Examples:
   embodied-r1 data touch
   embodied-r1 data touch touch.num_levels=5 --rebuild
   embodied-r1 data robot-keypoint --tasks Lift,Stack --episodes 20
   embodied-r1 data touch --output datasets/touch-k3          # a copy to share (HF datasets + card.json)
   embodied-r1 data touch --push-to-hub me/touchsim-k3        # needs a Hugging Face token
+\b
+Every other --name value sets the task's setting 'name' (the same as NAME.name=value).
 """, context_settings={"ignore_unknown_options": True})
 @click.argument("name")
 @click.option("--config", "-c", type=click.Path(), help="YAML config whose task section sets the data.")
-@click.option("--tasks", help="Task-specific: simulator tasks (robot-keypoint).")
-@click.option("--episodes", type=int, help="Task-specific: demos per simulator task (robot-keypoint).")
 @click.option("--rebuild", is_flag=True, help="Build again even if cached.")
 @click.option("--output", "-o", type=click.Path(), help="Also export the built dataset to this new folder.")
 @click.option("--push-to-hub", "push_repo", help="Also push the built dataset to this hub repo (private).")
 @click.argument("overrides", nargs=-1)
-def data(name, config, tasks, episodes, rebuild, output, push_repo, overrides):
+def data(name, config, rebuild, output, push_repo, overrides):
     """Build and cache a task's dataset (HF datasets on disk, with a card); optionally export or push it."""
     from embodied_r1.data import export_dataset, load_or_build, push_dataset
-
-    extra = []
+    from embodied_r1.flags import split_flags
     from embodied_r1.registry import REGISTRY
 
-    fields = {f.name for f in dataclasses.fields(REGISTRY.get_class(name).config_cls)}
-    for opt, val in (("tasks", tasks), ("episodes", episodes)):
-        if val is None:
-            continue
-        if opt not in fields:
-            raise UserError(f"--{opt} is not a setting of task '{name}'; its settings: {', '.join(sorted(fields))}")
-        extra.append(f"{name}.{opt}={val}")
-    cfg = _resolve(name, config, overrides, extra)
+    flags, rest = split_flags(overrides)
+    extra = _task_overrides(flags, REGISTRY.get_class(name).config_cls, f"{name}.", f"task '{name}'")
+    cfg = _resolve(name, config, tuple(rest), extra)
     if output and Path(output).exists() and any(Path(output).iterdir()):
         raise UserError(f"--output {output} is not empty; choose a new folder for the exported dataset")
     ds, path = load_or_build(REGISTRY.make(name), cfg.task_config, cfg.seed, rebuild=rebuild)

@@ -27,6 +27,32 @@ def load_generator(model_spec: str, model_cfg: ModelConfig | None = None, seed: 
     return HFGenerator(model, processor, batch_size=batch_size)
 
 
+def answer_rows(generator, rows: list[dict], batch_size: int = 16, max_new_tokens: int = 128, progress: bool = False,
+                desc: str = "answers") -> list[str]:
+    """Greedy answers of ``generator`` to the rows' ``prompt`` and ``images``, ``batch_size`` rows per call.
+
+    Args:
+        generator: Has ``generate(prompts, images, max_new_tokens=, temperature=)``.
+        rows: Dataset rows.
+        batch_size: Rows per generation call.
+        max_new_tokens: Generation budget per answer.
+        progress: Show a progress bar.
+        desc: Its label.
+
+    Returns:
+        One completion text per row.
+    """
+    from tqdm.auto import tqdm
+
+    prompts = [r["prompt"] for r in rows]
+    images = [r.get("images") or [] for r in rows]
+    completions: list[str] = []
+    for start in tqdm(range(0, len(rows), batch_size), desc=desc, disable=not progress, unit="batch"):
+        completions += generator.generate(prompts[start:start + batch_size], images[start:start + batch_size],
+                                          max_new_tokens=max_new_tokens, temperature=0.0)
+    return completions
+
+
 def _rows(ds, limit: int | None, seed: int, group_column: str | None = None) -> list[dict]:
     """Up to ``limit`` rows, drawn as whole groups when the task has a group column (so group metrics such
     as cross-sensor consistency see every member)."""
@@ -58,20 +84,16 @@ def evaluate(cfg: TrainConfig, model_spec: str, out_dir: Path, log=print, progre
         ``{"model": metrics, "baselines": {name: metrics}, "n": rows, ...}``.
     """
     import torch  # noqa: F401  (before any task renders with EGL: a first torch/triton import after EGL can crash)
-    from tqdm.auto import tqdm
 
     task = make_task(cfg.task)
     data, _ = load_or_build(task, cfg.task_config, cfg.seed)
     split = cfg.eval.split if cfg.eval.split in data else ("test" if "test" in data else "train")
     rows = _rows(data[split], cfg.eval.max_samples, cfg.seed, task.group_column)
     gen = load_generator(model_spec, cfg.model, cfg.seed, cfg.eval.batch_size)
+    completions = answer_rows(gen, rows, cfg.eval.batch_size, cfg.eval.max_new_tokens, progress=progress,
+                              desc=f"eval {cfg.task}")
     prompts = [r["prompt"] for r in rows]
     images = [r.get("images") or [] for r in rows]
-    completions: list[str] = []
-    bs = cfg.eval.batch_size
-    for start in tqdm(range(0, len(rows), bs), desc=f"eval {cfg.task}", disable=not progress, unit="batch"):
-        completions += gen.generate(prompts[start:start + bs], images[start:start + bs],
-                                    max_new_tokens=cfg.eval.max_new_tokens, temperature=0.0)
     cf = None
     specs = task.eval_counterfactuals(cfg.task_config) if cfg.eval.counterfactual else []
     if specs:

@@ -241,10 +241,61 @@ class Task:
         """Optional task-specific artifacts (plots) for an eval; returns written paths."""
         return []
 
-    # Closed-loop control: tasks that can drive a simulator implement these (see `embodied-r1 eval-control`).
-    supports_control: ClassVar[bool] = False
+    # Closed-loop control: tasks that can drive a simulator declare these (see `embodied-r1 eval-control`).
+    #: Dataclass of the task's control options (the ``eval-control`` YAML keys and ``--name value`` flags beyond
+    #: the generic ones); None: the task has no closed-loop control.
+    control_config_cls: ClassVar[type | None] = None
+    #: Policies the task runs itself, without a model (e.g. ``oracle``, ``zero``); the first is the default.
+    control_policies: ClassVar[tuple[str, ...]] = ()
+    #: First episode seed when ``--seed`` is not given (keep it away from the seeds of the training data).
+    control_seed: ClassVar[int] = 0
 
-    def run_control(self, options: dict, policy_factory: Callable, log: Callable = print) -> dict:
-        """Run closed-loop evaluation with ``options`` (the task's own schema); ``policy_factory(spec)`` builds a
-        :class:`embodied_r1.rollout.Generator` from a run directory, model folder or preset; ``log`` takes lines."""
+    def run_control(self, ctx: "ControlContext") -> dict:
+        """Run closed-loop evaluation with what the core resolved in ``ctx``; returns the summary dict."""
         raise NotImplementedError(f"task '{self.name}' has no closed-loop control evaluation")
+
+
+@dataclass
+class ControlContext:
+    """What the core resolves for a task's closed-loop evaluation (``embodied-r1 eval-control``).
+
+    The task reads no config file and no cache folder: the core resolves the policy (a run directory brings
+    its own task config, data seed and model settings from its ``config.yaml``), validates the options
+    against the task's ``control_config_cls``, and hands over the ways to load the policy model and the eval
+    data, both lazily, so that a resumed sweep with nothing left to run loads neither.
+
+    Args:
+        policy: A built-in policy name (one of the task's ``control_policies``) or the model spec as given
+            (run directory, model folder, hub id or preset).
+        options: The validated instance of the task's ``control_config_cls``.
+        task_config: The task's config (``config_cls``): the run directory's own, else the task's defaults.
+        data_seed: The seed the eval data is built with (the run's ``seed``, else 0).
+        seed: First episode seed (``--seed``, else the task's ``control_seed``).
+        output: Folder for the sweep's results, summary and artifacts.
+        resume: Continue the sweep in ``output`` instead of starting one.
+        log: Takes progress lines.
+        make_generator: ``fn(batch_size) -> Generator`` (:class:`embodied_r1.rollout.Generator`) of the
+            policy model; None for built-in policies. The task calls it at most once.
+        load_eval_data: ``fn() -> (DatasetDict, path)``: the task's dataset for ``task_config`` and
+            ``data_seed`` (cached, or built on the first call, through :func:`embodied_r1.data.load_or_build`).
+        answer_rows: ``fn(generator, rows, batch_size=, max_new_tokens=) -> completions``: greedy answers to the
+            rows' prompts and images, in batches, as ``embodied-r1 eval`` answers them; score them with the
+            task's own :meth:`Task.metrics`.
+    """
+
+    policy: str
+    options: Any
+    task_config: Any
+    data_seed: int
+    seed: int
+    output: Path
+    resume: bool = False
+    log: Callable[[str], None] = print
+    make_generator: Callable[[int], Any] | None = None
+    load_eval_data: Callable[[], tuple] | None = None
+    answer_rows: Callable[..., list[str]] | None = None
+
+    @property
+    def is_builtin(self) -> bool:
+        """Whether the policy runs inside the task (no model to load)."""
+        return self.make_generator is None

@@ -14,10 +14,12 @@ Public API::
     extract_keyframes(joint_velocities, gripper_open, vel_tol=0.1, stop_buffer=4) -> list[int]
     KeypointExecutor(env).execute([x, y, z, g]) -> ExecutionResult
     oracle_keyframes(task_name, seed) -> list[[x, y, z, g]]; run_oracle(task_name, seed) -> OracleResult
-    KeypointControlEnv (gymnasium); register_envs()
+    KeypointControlEnv (gymnasium); register_envs(); control_env_id(task_name) -> gymnasium id
     SimulatorFault (raised by TaskEnv.step: MuJoCo error, NaN state, unstable simulation; see envs.robosuite.faults)
     task_instruction(task_name), task_metadata(task_name), reference_point(task_name),
     workspace_bounds(task_name), TABLE_CENTRE, PANDA_EEF_SIZE, SUPPORTED_TASKS
+    TASKS: task name -> TaskSpec (instruction, workspace, camera, expert, object poses), one module per task
+    in envs/robosuite/tasks/ (README, "Add a robosuite task")
 """
 
 from envs.robosuite.keyframes import extract_keyframes
@@ -53,6 +55,7 @@ _LAZY = {
     "KeypointControlEnv": "envs.robosuite.control_env",
     "register_envs": "envs.robosuite.control_env",
     "ENV_ID": "envs.robosuite.control_env",
+    "control_env_id": "envs.robosuite.control_env",
     "SimulatorFault": "envs.robosuite.faults",
 }
 

@@ -3,6 +3,7 @@
 One ``step`` is one keypoint: the :class:`~envs.robosuite.executor.KeypointExecutor` drives the arm
 there (many 20 Hz control steps) and the env returns the next observation. Register the env with
 :func:`register_envs` (string entry point, imports nothing heavy) and create it with
+``gymnasium.make(control_env_id("Lift"))`` (``"embodied_r1/KeypointControlLift-v0"``) or
 ``gymnasium.make("embodied_r1/KeypointControl-v0", task_name="Lift")``.
 """
 
@@ -16,6 +17,15 @@ from envs.robosuite.tasks import get_task, task_metadata, workspace_bounds
 
 ENV_ID = "embodied_r1/KeypointControl-v0"
 ENTRY_POINT = "envs.robosuite.control_env:KeypointControlEnv"
+
+
+def control_env_id(task_name: str) -> str:
+    """The gymnasium id of one task's keypoint-control env (registered by :func:`register_envs`).
+
+    >>> control_env_id("Lift")
+    'embodied_r1/KeypointControlLift-v0'
+    """
+    return f"embodied_r1/KeypointControl{task_name}-v0"
 
 
 class KeypointControlEnv(Env):
@@ -205,7 +215,7 @@ def register_envs() -> list[str]:
     from envs.robosuite.tasks import SUPPORTED_TASKS
 
     ids = {ENV_ID: {}}
-    ids.update({f"embodied_r1/KeypointControl{t}-v0": {"task_name": t} for t in SUPPORTED_TASKS})
+    ids.update({control_env_id(t): {"task_name": t} for t in SUPPORTED_TASKS})
     for env_id, kwargs in ids.items():
         existing = gymnasium.registry.get(env_id)
         if existing is not None:

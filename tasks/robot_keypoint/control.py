@@ -14,6 +14,10 @@ one ``generate`` call, with the same prompt builder and parser as the training r
 crash loses nothing that finished; a worker process that dies marks its episode failed (a fault) and is
 replaced. ``--resume`` continues a killed sweep in the same ``--output`` without redoing finished episodes
 (:mod:`tasks.robot_keypoint.control_output`).
+
+Everything outside the simulator comes from the core's :class:`embodied_r1.task.ControlContext`: the
+options, the policy and the way to load its model, the run's task config (its camera size) and the eval
+data that the offline keypoint error is scored on. This package reads no config file and no cache folder.
 """
 
 from __future__ import annotations
@@ -26,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from embodied_r1.errors import UserError
-from tasks.robot_keypoint.control_options import ControlOptions, parse_options
+from embodied_r1.task import ControlContext
+from tasks.robot_keypoint import control_worker
 from tasks.robot_keypoint.control_output import NOT_RUN_PREFIX, RESULTS, ResultLog, open_sweep
-from tasks.robot_keypoint.control_worker import DEFAULT_ENV_FACTORY, EpisodeRunner, Job, WorkerSettings, worker_main
+from tasks.robot_keypoint.control_worker import EpisodeRunner, Job, WorkerSettings, worker_main
 
 
 # ======================================================================================================
@@ -70,10 +74,17 @@ class ModelPolicy:
 # ======================================================================================================
 # The sweep
 # ======================================================================================================
-def make_jobs(opts: ControlOptions) -> list[Job]:
-    """Episodes in order: for each task, seeds ``seed0 .. seed0 + episodes - 1``; the first
+def make_jobs(ctx: ControlContext) -> list[Job]:
+    """Episodes in order: for each task, seeds ``ctx.seed .. ctx.seed + episodes - 1``; the first
     ``video_episodes`` of each task are recorded."""
-    return [Job(t, i, opts.seed0 + i, i < opts.video_episodes) for t in opts.tasks for i in range(opts.episodes)]
+    opts = ctx.options
+    return [Job(t, i, ctx.seed + i, i < opts.video_episodes) for t in opts.tasks for i in range(opts.episodes)]
+
+
+def camera_size(ctx: ControlContext) -> int:
+    """The policy's image side: the ``camera_size`` option, else the task config's (a run's own: control images
+    match what the model trained on)."""
+    return ctx.options.camera_size or ctx.task_config.camera_size
 
 
 def _failed(job: Job, policy: str, reason: str, fault: str | None = None) -> dict:
@@ -175,16 +186,16 @@ def run_workers(jobs: list[Job], settings: WorkerSettings, n_workers: int, model
             conn.close()
 
 
-def run_sweep(opts: ControlOptions, generator=None, log=print, env_factory: str = DEFAULT_ENV_FACTORY,
+def run_sweep(ctx: ControlContext, generator=None, env_factory: str | None = None,
               done: list[dict] | None = None) -> dict:
-    """Run the episodes of ``opts`` not yet finished and write results, summary and artifacts to ``opts.output``.
+    """Run the episodes of the sweep not yet finished and write results, summary and artifacts to ``ctx.output``.
 
     Args:
-        opts: Validated options.
+        ctx: The core's context (validated options, policy, first seed, output folder).
         generator: The model policy's generator (None for oracle/zero, or when nothing is left to run).
-        log: Progress lines.
-        env_factory: ``"module:attr"`` of ``fn(task_name, camera_size, max_env_steps) -> env`` (tests inject
-            faulty envs here).
+        env_factory: ``"module:attr"`` of ``fn(task_name, camera_size, max_keypoints, max_env_steps, on_step=None)
+            -> env`` with the gymnasium API (default :func:`~tasks.robot_keypoint.control_worker.make_control_env`;
+            tests inject faulty or simulator-free envs here). Spawned workers import it by name.
         done: Finished results from :func:`~tasks.robot_keypoint.control_output.open_sweep` (run_control opens
             the folder before it loads the model); None opens it here.
 
@@ -195,17 +206,19 @@ def run_sweep(opts: ControlOptions, generator=None, log=print, env_factory: str 
 
     from tasks.robot_keypoint.control_report import summarize
 
-    out = Path(opts.output)
-    done = open_sweep(opts, log) if done is None else done
+    opts, out, log = ctx.options, Path(ctx.output), ctx.log
+    done = open_sweep(ctx, camera_size(ctx), log) if done is None else done
     finished = {(r["task_name"], r["seed"]) for r in done}
-    jobs = [j for j in make_jobs(opts) if (j.task_name, j.seed) not in finished]
-    settings = WorkerSettings(policy=opts.policy if opts.is_local else "model",
+    jobs = [j for j in make_jobs(ctx) if (j.task_name, j.seed) not in finished]
+    settings = WorkerSettings(policy=ctx.policy if ctx.is_builtin else "model",
                               max_keypoint_calls=opts.max_keypoint_calls, max_env_steps=opts.max_env_steps,
-                              camera_size=opts.camera_size or 224, output=str(out), env_factory=env_factory)
+                              camera_size=camera_size(ctx), output=str(out),
+                              env_factory=env_factory or control_worker.DEFAULT_ENV_FACTORY)
     model = ModelPolicy(generator, opts.max_new_tokens, opts.temperature) if generator is not None else None
     results = ResultLog(out / RESULTS, done)
-    log(f"eval-control: policy {opts.policy} · tasks {', '.join(opts.tasks)} · {opts.episodes} episodes each · "
-        f"{len(jobs)} to run ({len(done)} done before) · {opts.workers} workers · output {out}")
+    log(f"eval-control: policy {ctx.policy} · tasks {', '.join(opts.tasks)} · {opts.episodes} episodes each "
+        f"(seeds from {ctx.seed}) · {len(jobs)} to run ({len(done)} done before) · {opts.workers} workers · "
+        f"output {out}")
     t0 = time.time()
     if jobs:
         with tqdm(total=len(jobs), desc="episodes", unit="ep", disable=not opts.progress) as bar:
@@ -216,20 +229,7 @@ def run_sweep(opts: ControlOptions, generator=None, log=print, env_factory: str 
     wall = time.time() - t0
     extra = {"generate_calls": model.calls, "mean_batch": float(np.mean(model.batch_sizes))} if model and model.calls else {}
     extra["resumed_episodes"] = len(done)
-    return summarize(opts, results.results, wall, out, log=log, extra=extra)
-
-
-def _run_camera_size(policy: str) -> int | None:
-    """``robot-keypoint.camera_size`` of a run directory's config (so control images match training)."""
-    import yaml
-
-    p = Path(policy) / "config.yaml"
-    if not p.exists():
-        return None
-    try:
-        return (yaml.safe_load(p.read_text()) or {}).get("robot-keypoint", {}).get("camera_size")
-    except (yaml.YAMLError, AttributeError):
-        return None
+    return summarize(ctx, results.results, wall, out, extra=extra)
 
 
 def _previous_offline(out: Path) -> dict:
@@ -241,49 +241,31 @@ def _previous_offline(out: Path) -> dict:
     return previous or {"l2_mean": None, "note": "n/a: every episode was already done, so the model was not loaded"}
 
 
-def run_control(options: dict, policy_factory, log=print, env_factory: str = DEFAULT_ENV_FACTORY) -> dict:
-    """Validate ``options`` (see :class:`ControlOptions`), build the policy, run the sweep.
+def run_control(ctx: ControlContext, env_factory: str | None = None) -> dict:
+    """Open the sweep folder, load the policy model if episodes are left, run the sweep, score offline, report.
 
     Args:
-        options: Plain options dict from the CLI / YAML.
-        policy_factory: ``fn(spec, batch_size=) -> Generator`` for model policies.
-        log: Progress lines.
+        ctx: The core's context (see :class:`embodied_r1.task.ControlContext`).
         env_factory: See :func:`run_sweep`.
 
     Returns:
         The summary dict.
     """
-    opts = parse_options(options)
-    from envs.robosuite import SUPPORTED_TASKS
+    from tasks.robot_keypoint.control_report import offline_keypoint_error, print_table
 
-    unknown = [t for t in opts.tasks if t not in SUPPORTED_TASKS]
-    if unknown:
-        raise UserError(f"eval-control: unknown task(s) {', '.join(unknown)}; supported: {', '.join(SUPPORTED_TASKS)}")
-    if opts.output is None:
-        if opts.resume:
-            raise UserError("eval-control --resume needs --output DIR: the folder of the sweep to continue")
-        name = opts.policy if opts.is_local else Path(opts.policy.rstrip("/")).name
-        opts.output = str(Path("runs") / f"control-{name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    opts, log = ctx.options, ctx.log
+    done = open_sweep(ctx, camera_size(ctx), log)  # before the model loads: a refused folder fails fast
+    left = len(make_jobs(ctx)) - len({(r["task_name"], r["seed"]) for r in done})
     generator = None
-    if not opts.is_local:
-        opts.camera_size = opts.camera_size or _run_camera_size(opts.policy)
-    done = open_sweep(opts, log)  # before the model loads: a refused folder or mismatched options fail fast
-    left = len(make_jobs(opts)) - len({(r["task_name"], r["seed"]) for r in done})
-    if not opts.is_local and left > 0:
-        log(f"loading policy {opts.policy} ...")
-        generator = policy_factory(opts.policy, batch_size=opts.batch_size)
-    # nothing left to run: the model was not loaded, so keep the offline score of the earlier run
-    previous = _previous_offline(Path(opts.output)) if generator is None and not opts.is_local else None
-    summary = run_sweep(opts, generator, log=log, env_factory=env_factory, done=done)
-    if opts.offline_eval and previous is not None:
-        summary["offline"] = previous
-        Path(opts.output, "summary.json").write_text(json.dumps(summary, indent=2))
-    elif opts.offline_eval:
-        from tasks.robot_keypoint.control_report import offline_keypoint_error
-
-        summary["offline"] = offline_keypoint_error(opts, generator, log=log)
-        Path(opts.output, "summary.json").write_text(json.dumps(summary, indent=2))
-    from tasks.robot_keypoint.control_report import print_table
-
+    if not ctx.is_builtin and left > 0:
+        log(f"loading policy {ctx.policy} ...")
+        generator = ctx.make_generator(opts.batch_size)
+    # nothing is left to run: the model is not loaded, so keep the offline score of the earlier run (read before
+    # run_sweep rewrites summary.json)
+    previous = _previous_offline(Path(ctx.output)) if not ctx.is_builtin and generator is None else None
+    summary = run_sweep(ctx, generator, env_factory=env_factory, done=done)
+    if opts.offline_eval:
+        summary["offline"] = previous if previous is not None else offline_keypoint_error(ctx, generator)
+        Path(ctx.output, "summary.json").write_text(json.dumps(summary, indent=2))
     print_table(summary, log=log)
     return summary

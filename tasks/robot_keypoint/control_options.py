@@ -1,59 +1,56 @@
-"""Options of ``embodied-r1 eval-control`` for the robot keypoint task, validated into a dataclass.
+"""Control options of the robot keypoint task: the ``control_config_cls`` of ``embodied-r1 eval-control``.
 
-The CLI hands ``run_control`` a plain dict (YAML keys plus command-line flags); every unknown key or bad
-value is a one-line :class:`embodied_r1.errors.UserError`.
+The core validates the YAML keys and ``--name value`` flags against this dataclass (``build_dataclass``: an
+unknown key names the closest field); ``__post_init__`` checks the values. The generic settings (policy,
+output, resume, first seed) are not options of the task: they reach it in the
+:class:`embodied_r1.task.ControlContext`. Every bad value is a one-line :class:`embodied_r1.errors.UserError`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import math
 from dataclasses import dataclass
 
 from embodied_r1.errors import UserError
 from tasks.robot_keypoint.config import split_names
 
-LOCAL_POLICIES = ("oracle", "zero")
+#: Policies the workers answer themselves (no model): the first is the default.
+BUILTIN_POLICIES = ("oracle", "zero")
+
+#: First episode seed when ``--seed`` is not given: away from the training demos' seeds (``seed_offset + 1000 * t
+#: + i`` and the held-out task's ``50_000 + i``).
+CONTROL_SEED = 100_000
 
 
 @dataclass
 class ControlOptions:
-    """Closed-loop evaluation settings.
+    """Closed-loop evaluation settings of robot-keypoint.
+
+    The policy is ``oracle`` (the scripted expert's own next keyframe for the same seed), ``zero`` (stay in
+    place: the current position and gripper), or a model (a run directory, model folder or preset).
 
     Args:
-        policy: ``oracle`` (the scripted expert's own next keyframe for the same seed), ``zero`` (stay in
-            place: the current position and gripper), or a run directory / model folder / preset name.
         tasks: robosuite tasks (``"Lift,Stack"`` or a list).
-        episodes: Episodes (seeds ``seed0 .. seed0+episodes-1``) per task.
+        episodes: Episodes (seeds ``seed .. seed+episodes-1``, ``--seed``) per task.
         workers: Simulator worker processes (0: run episodes in this process, for debugging).
         max_keypoint_calls: Keypoints a policy may propose per episode.
         max_env_steps: Simulator steps per episode (the controller's steps towards all keypoints).
-        output: Folder for ``results.jsonl``, ``summary.json``, videos and plots
-            (default ``runs/control-<policy>-<time>``).
         video_episodes: Episodes per task recorded as video (the first ones).
-        seed0: First episode seed (kept away from the training demos' seeds).
         temperature: Sampling temperature of model policies (0: greedy).
         max_new_tokens: Generation budget per keypoint answer.
         batch_size: Prompts per generation call of model policies.
         camera_size: Image side for the policy (default: the run's ``robot-keypoint.camera_size``, else 224).
-        offline_eval: Also score the policy's keypoints offline on the eval split (if that dataset is cached).
+        offline_eval: Also score a model policy's keypoints offline on the eval split of its run's dataset.
         offline_max_rows: Cap on offline eval rows.
         progress: Show a progress bar.
-        resume: Continue the sweep in ``output``: keep its finished episodes and run only the rest (its
-            stored ``options.json`` must match these options, but for workers, progress, batch size and
-            the offline eval). Without it, an ``output`` that holds results is refused.
     """
 
-    policy: str = "oracle"
     tasks: str | list = "Lift"
     episodes: int = 10
     workers: int = 2
     max_keypoint_calls: int = 15
     max_env_steps: int = 1000
-    output: str | None = None
     video_episodes: int = 2
-    seed0: int = 100_000
     temperature: float = 0.0
     max_new_tokens: int = 128
     batch_size: int = 16
@@ -61,16 +58,18 @@ class ControlOptions:
     offline_eval: bool = True
     offline_max_rows: int = 200
     progress: bool = True
-    resume: bool = False
 
     def __post_init__(self):
-        if not isinstance(self.policy, str) or not self.policy.strip():
-            raise UserError("eval-control: --policy must be oracle, zero, or a run directory / model folder / preset")
+        from envs.robosuite import SUPPORTED_TASKS  # pure data: no simulator is imported
+
         self.tasks = split_names(self.tasks)
         if not self.tasks:
             raise UserError("eval-control: --tasks is empty; give robosuite tasks such as Lift,Stack")
+        unknown = [t for t in self.tasks if t not in SUPPORTED_TASKS]
+        if unknown:
+            raise UserError(f"eval-control: unknown task(s) {', '.join(unknown)}; supported: {', '.join(SUPPORTED_TASKS)}")
         for name, lo in (("episodes", 1), ("workers", 0), ("max_keypoint_calls", 1), ("max_env_steps", 1),
-                         ("video_episodes", 0), ("seed0", 0), ("max_new_tokens", 1), ("batch_size", 1),
+                         ("video_episodes", 0), ("max_new_tokens", 1), ("batch_size", 1),
                          ("offline_max_rows", 1)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
@@ -81,32 +80,6 @@ class ControlOptions:
         if isinstance(self.temperature, bool) or not isinstance(self.temperature, (int, float)) \
                 or not math.isfinite(self.temperature) or self.temperature < 0:
             raise UserError(f"eval-control option 'temperature' must be a number >= 0, got {self.temperature!r}")
-        for name in ("offline_eval", "progress", "resume"):
+        for name in ("offline_eval", "progress"):
             if not isinstance(getattr(self, name), bool):
                 raise UserError(f"eval-control option '{name}' must be true or false, got {getattr(self, name)!r}")
-        if self.output is not None and not isinstance(self.output, str):
-            self.output = str(self.output)
-
-    @property
-    def is_local(self) -> bool:
-        """Whether the policy runs inside the workers (oracle, zero) rather than as a model."""
-        return self.policy in LOCAL_POLICIES
-
-
-def parse_options(options: dict | None) -> ControlOptions:
-    """Validate a plain options dict into :class:`ControlOptions` (unknown keys name the closest known one).
-
-    >>> parse_options({"policy": "zero", "tasks": "Lift,Stack"}).tasks
-    ['Lift', 'Stack']
-    """
-    options = dict(options or {})
-    known = [f.name for f in dataclasses.fields(ControlOptions)]
-    for key in options:
-        if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(known)}"
-            raise UserError(f"unknown eval-control option '{key}' ({hint})")
-    try:
-        return ControlOptions(**options)
-    except TypeError as exc:  # defensive: dataclass argument errors
-        raise UserError(f"eval-control options: {exc}") from exc

@@ -1,7 +1,7 @@
 """The output folder of an ``eval-control`` sweep: ``options.json``, ``results.jsonl``, and ``--resume``.
 
-* ``options.json`` is written when a sweep starts: the options that decide which episodes run and how
-  (:func:`sweep_identity`).
+* ``options.json`` is written when a sweep starts: the settings that decide which episodes run and how
+  (:func:`sweep_identity`: the policy, the first seed and the task's control options).
 * ``results.jsonl`` gets one line per finished episode, appended and flushed as it finishes, so a killed
   sweep keeps every episode it finished.
 * ``--resume`` continues a killed sweep: it checks that the options match ``options.json`` (each
@@ -22,22 +22,30 @@ RESULTS, OPTIONS = "results.jsonl", "options.json"
 
 #: Options that change neither which episodes run nor what they do, so a resumed sweep may change them.
 #: ``batch_size`` only groups the model's prompts; ``offline_*`` is a separate score computed at the end.
-RESUMABLE = ("workers", "progress", "output", "resume", "batch_size", "offline_eval", "offline_max_rows")
+RESUMABLE = ("workers", "progress", "batch_size", "offline_eval", "offline_max_rows")
 
 #: Results that are not finished episodes: on resume they run again (and their line is dropped).
 NOT_RUN_PREFIX = "never ran"
 
 
-def sweep_identity(opts) -> dict:
-    """The options that define a sweep (every field of ``opts`` but :data:`RESUMABLE`), JSON-ready.
+def sweep_identity(ctx, camera_size: int) -> dict:
+    """The settings that define a sweep, JSON-ready: the policy, the first seed (``seed0``), the image side
+    the policy sees, and every control option but :data:`RESUMABLE`.
 
-    >>> from tasks.robot_keypoint.control_options import parse_options
-    >>> sorted(sweep_identity(parse_options({"policy": "zero"})))[:3]
-    ['camera_size', 'episodes', 'max_env_steps']
+    Args:
+        ctx: The core's :class:`~embodied_r1.task.ControlContext`.
+        camera_size: The resolved image side (the option, else the run's task config).
+
+    Returns:
+        ``{name: value}`` (the keys of ``options.json``).
     """
     import dataclasses
 
-    return {f.name: getattr(opts, f.name) for f in dataclasses.fields(opts) if f.name not in RESUMABLE}
+    opts = ctx.options
+    identity = {"policy": ctx.policy, "seed0": ctx.seed}
+    identity.update({f.name: getattr(opts, f.name) for f in dataclasses.fields(opts) if f.name not in RESUMABLE})
+    identity["camera_size"] = camera_size
+    return identity
 
 
 def _differences(stored: dict, now: dict) -> list[str]:
@@ -97,11 +105,12 @@ def read_results(path: Path, log=print) -> list[dict]:
     return results
 
 
-def open_sweep(opts, log=print) -> list[dict]:
-    """Prepare ``opts.output`` for a sweep and return the episodes already finished there.
+def open_sweep(ctx, camera_size: int, log=print) -> list[dict]:
+    """Prepare ``ctx.output`` for a sweep and return the episodes already finished there.
 
     Args:
-        opts: Validated :class:`~tasks.robot_keypoint.control_options.ControlOptions` with ``output`` set.
+        ctx: The core's :class:`~embodied_r1.task.ControlContext` (``output``, ``resume``, options).
+        camera_size: The resolved image side (part of the sweep's identity).
         log: Progress lines.
 
     Returns:
@@ -111,11 +120,11 @@ def open_sweep(opts, log=print) -> list[dict]:
         UserError: the folder holds results and ``--resume`` was not given, or ``--resume`` was given with
             options that differ from the stored ones.
     """
-    out = Path(opts.output)
+    out = Path(ctx.output)
     results, options = out / RESULTS, out / OPTIONS
-    identity = sweep_identity(opts)
+    identity = sweep_identity(ctx, camera_size)
     has_results = results.exists() and results.stat().st_size > 0
-    if not opts.resume:
+    if not ctx.resume:
         if has_results:
             raise UserError(f"{out} already holds results.jsonl of another sweep; pass --resume to continue it "
                             f"(same options), or choose another --output")

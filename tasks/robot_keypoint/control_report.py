@@ -1,11 +1,10 @@
 """Closed-loop results: success rates with Wilson intervals, the rich table, videos, 3D path plots, and the
-offline keypoint error of the same policy on the cached eval split."""
+offline keypoint error of the same policy on its run's eval split (the task's own metrics)."""
 
 from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -52,16 +51,28 @@ def task_summary(results: list[dict]) -> dict:
     }
 
 
-def summarize(opts, results: list[dict], wall_s: float, out: Path, log=print, extra: dict | None = None) -> dict:
-    """Per-task and overall summary, plots; written to ``summary.json``."""
+def summarize(ctx, results: list[dict], wall_s: float, out: Path, extra: dict | None = None) -> dict:
+    """Per-task and overall summary, plots; written to ``summary.json``.
+
+    Args:
+        ctx: The core's :class:`~embodied_r1.task.ControlContext`.
+        results: Every finished episode's result.
+        wall_s: Seconds the episodes of this call took.
+        out: The sweep folder.
+        extra: More summary fields (generation calls, resumed episodes).
+
+    Returns:
+        The summary dict.
+    """
+    opts = ctx.options
     tasks = {t: task_summary([r for r in results if r["task_name"] == t]) for t in opts.tasks}
     summary = {
-        "policy": opts.policy, "tasks": tasks, "overall": task_summary(results), "wall_s": round(wall_s, 1),
-        "workers": opts.workers, "seed0": opts.seed0, "max_keypoint_calls": opts.max_keypoint_calls,
+        "policy": ctx.policy, "tasks": tasks, "overall": task_summary(results), "wall_s": round(wall_s, 1),
+        "workers": opts.workers, "seed0": ctx.seed, "max_keypoint_calls": opts.max_keypoint_calls,
         "max_env_steps": opts.max_env_steps, **(extra or {}),
     }
     artifacts = [r["video"] for r in results if r.get("video") and not r["video"].startswith("video failed")]
-    p = plot_paths(results, out / "paths_3d.png", title=f"eval-control · {opts.policy}")
+    p = plot_paths(results, out / "paths_3d.png", title=f"eval-control · {ctx.policy}")
     if p:
         artifacts.append(str(p))
     summary["artifacts"] = artifacts
@@ -186,93 +197,57 @@ def _equal_axes(ax, arrays, min_span: float = 0.15) -> None:
 
 
 # ======================================================================================================
-# Offline keypoint error on the cached eval split
+# Offline keypoint error on the run's eval split
 # ======================================================================================================
-def _cache_root() -> Path:
-    # Mirrors embodied_r1.data.cache_root (tasks may not import embodied_r1.data; see the report's notes).
-    return Path(os.environ.get("EMBODIED_R1_DATA", Path.home() / ".cache" / "embodied-r1" / "datasets"))
-
-
-def find_cached_dataset(settings: dict | None = None, seed: int | None = None) -> Path | None:
-    """A cached robot-keypoint dataset folder: the one whose card matches ``settings`` and ``seed``, or (no
-    settings given) the most recently built one."""
-    cards = sorted((_cache_root() / "robot-keypoint").glob("*/card.json"), key=lambda p: p.stat().st_mtime,
-                   reverse=True)
-    for card_path in cards:
-        try:
-            card = json.loads(card_path.read_text())
-        except (OSError, ValueError):
-            continue
-        if settings is None:
-            return card_path.parent
-        have = card.get("settings") or {}
-        if card.get("seed") == seed and all(have.get(k) == v for k, v in settings.items() if k != "rewards"):
-            return card_path.parent
-    return None
-
-
-def _run_settings(policy: str):
-    import yaml
-
-    p = Path(policy) / "config.yaml"
-    if not p.exists():
-        return None, None
-    cfg = yaml.safe_load(p.read_text()) or {}
-    return cfg.get("robot-keypoint"), cfg.get("seed", 0)
-
-
-def offline_keypoint_error(opts, generator, log=print) -> dict:
-    """L2 error (m) of the policy's next-keypoint answers on the test splits' ``keypoint`` rows of ``opts.tasks``.
-
-    Model policies answer the rows of their own run's dataset (found in the cache by its settings); ``zero``
-    answers each row's current state; ``oracle`` answers the labels themselves (0 by construction).
-    Returns ``{"l2_mean", "l2_median", "per_task", "n", "dataset", "note"}``, with ``l2_mean`` None (n/a)
-    when no matching dataset is cached.
-    """
-    from datasets import load_from_disk
-
-    if opts.is_local:
-        path = find_cached_dataset()
-    else:
-        settings, seed = _run_settings(opts.policy)
-        path = find_cached_dataset(settings, seed) if settings else None
-    if path is None:
-        return {"l2_mean": None, "note": "n/a: no cached robot-keypoint eval split for this policy "
-                                         "(build it with `embodied-r1 data robot-keypoint`)"}
-    data = load_from_disk(str(path / "data"))
-    rows = []
-    for name in sorted(n for n in data if n.startswith("test")):  # test, test_heldout_task
+def offline_rows(data, tasks: list[str], limit: int) -> list[dict]:
+    """Up to ``limit`` ``keypoint`` rows of ``tasks`` from the test splits (``test``, ``test_heldout_task``) of
+    the task's dataset, in split order."""
+    rows: list[dict] = []
+    for name in sorted(n for n in data if n.startswith("test")):
         split = data[name]
         idx = [i for i, (q, t) in enumerate(zip(split["question_type"], split["task_name"]))
-               if q == "keypoint" and t in opts.tasks]
-        rows += [split[i] for i in idx[:opts.offline_max_rows - len(rows)]]
-    if not rows:
-        return {"l2_mean": None, "dataset": str(path), "note": f"n/a: {path} has no test keypoint rows of "
-                                                              f"{', '.join(opts.tasks)}"}
-    if opts.policy == "oracle":
-        preds = [r["target"] for r in rows]
-    elif opts.policy == "zero":
-        preds = [r["current"] for r in rows]
-    else:
-        from tasks.robot_keypoint.prompts import parse_keypoint
+               if q == "keypoint" and t in tasks]
+        rows += [split[i] for i in idx[:limit - len(rows)]]
+    return rows
 
-        texts = []
-        for s in range(0, len(rows), opts.batch_size):
-            chunk = rows[s:s + opts.batch_size]
-            texts += generator.generate([r["prompt"] for r in chunk], [r["images"] for r in chunk],
-                                        max_new_tokens=opts.max_new_tokens, temperature=0.0)
-        preds = [parse_keypoint(t) for t in texts]
-    errs: dict[str, list[float]] = {}
-    for r, p in zip(rows, preds):
-        if p is not None:
-            errs.setdefault(r["task_name"], []).append(math.dist(p[:3], r["target"][:3]))
-    allv = [e for v in errs.values() for e in v]
+
+def offline_keypoint_error(ctx, generator) -> dict:
+    """L2 error (m) of the policy model's next-keypoint answers on the test splits' ``keypoint`` rows of the
+    sweep's tasks, scored by the task's own metrics (:func:`~tasks.robot_keypoint.metrics.robot_metrics`).
+
+    The rows come from the core (``ctx.load_eval_data``: the dataset of the run's own task config and seed),
+    and the answers from ``ctx.answer_rows``, as ``embodied-r1 eval`` answers them. Built-in policies have no
+    model to score.
+
+    Args:
+        ctx: The core's :class:`~embodied_r1.task.ControlContext`.
+        generator: The policy model's generator; None for a built-in policy.
+
+    Returns:
+        ``{"l2_mean", "l2_median", "per_task", "n", "parsed", "dataset", "note"}``; ``l2_mean`` None (n/a)
+        for a built-in policy or when the eval split has no keypoint rows of the sweep's tasks.
+    """
+    from tasks.robot_keypoint.metrics import robot_metrics
+
+    opts = ctx.options
+    if generator is None:
+        return {"l2_mean": None, "note": f"n/a: the built-in policy '{ctx.policy}' has no model answers to score "
+                                         f"(oracle answers the labels; zero is the 'stay' baseline of `embodied-r1 eval`)"}
+    data, path = ctx.load_eval_data()
+    rows = offline_rows(data, opts.tasks, opts.offline_max_rows)
+    if not rows:
+        return {"l2_mean": None, "dataset": str(path),
+                "note": f"n/a: {path} has no test keypoint rows of {', '.join(opts.tasks)}"}
+    texts = ctx.answer_rows(generator, rows, batch_size=opts.batch_size, max_new_tokens=opts.max_new_tokens)
+    m = robot_metrics(texts, rows)
+    row_tasks = sorted({r["task_name"] for r in rows})
+    # the metrics name per-task values only when the rows hold several tasks; one task's is the overall value
+    per_task = {t: m.get(f"{t}/keypoint_l2_mean", m.get("keypoint_l2_mean") if len(row_tasks) == 1 else None)
+                for t in row_tasks}
+    per_task = {t: v for t, v in per_task.items() if v is not None}
+    parsed = round(m.get("keypoint_parse_rate", 0.0) * len(rows))
     return {
-        "l2_mean": float(np.mean(allv)) if allv else None,
-        "l2_median": float(np.median(allv)) if allv else None,
-        "per_task": {t: float(np.mean(v)) for t, v in errs.items()},
-        "n": len(rows), "parsed": len(allv), "dataset": str(path),
-        "note": ({"oracle": f"{len(rows)} test keypoint rows; oracle answers the labels (0 by construction)",
-                  "zero": f"{len(rows)} test keypoint rows; zero answers the current state"}.get(
-                      opts.policy, f"{len(allv)}/{len(rows)} test keypoint answers parsed") + f"; dataset {path}"),
+        "l2_mean": m.get("keypoint_l2_mean"), "l2_median": m.get("keypoint_l2_median"), "per_task": per_task,
+        "n": len(rows), "parsed": parsed, "dataset": str(path),
+        "note": f"{parsed}/{len(rows)} test keypoint answers parsed; dataset {path}",
     }

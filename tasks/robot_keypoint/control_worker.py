@@ -47,22 +47,31 @@ class WorkerSettings:
     max_env_steps: int
     camera_size: int
     output: str
+    #: ``"module:attr"`` of ``fn(task_name, camera_size, max_keypoints, max_env_steps, on_step=None) -> env`` with
+    #: the gymnasium API (:func:`make_control_env`); a name, not the function, so spawned workers can import it.
     env_factory: str = DEFAULT_ENV_FACTORY
 
 
 def make_control_env(task_name: str, camera_size: int, max_keypoints: int, max_env_steps: int, on_step=None):
-    """The gymnasium keypoint env of ``envs.robosuite`` (obs ``{image, state}``, action ``[x, y, z, g]``).
+    """The task's keypoint-control env, made by gymnasium from its registered id
+    (``embodied_r1/KeypointControl<Task>-v0``, :func:`envs.robosuite.control_env.register_envs`).
 
     Args:
         task_name: robosuite task.
         camera_size: Image side (px).
         max_keypoints, max_env_steps: Episode budgets.
         on_step: ``fn(task_env, action)`` called before each control step (video frames).
-    """
-    from envs.robosuite import KeypointControlEnv
 
-    return KeypointControlEnv(task_name, camera_size=camera_size, max_keypoints=max_keypoints,
-                              max_env_steps=max_env_steps, executor_kwargs={"on_step": on_step} if on_step else None)
+    Returns:
+        The gymnasium env (obs ``{image, state}``, action ``[x, y, z, g]``), with gymnasium's wrappers.
+    """
+    import gymnasium
+
+    from envs.robosuite.control_env import control_env_id, register_envs
+
+    register_envs()  # idempotent; a spawned worker starts with gymnasium's registry empty
+    return gymnasium.make(control_env_id(task_name), camera_size=camera_size, max_keypoints=max_keypoints,
+                          max_env_steps=max_env_steps, executor_kwargs={"on_step": on_step} if on_step else None)
 
 
 def load_factory(spec: str):

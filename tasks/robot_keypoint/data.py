@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from embodied_r1.errors import UserError
+from embodied_r1.task import cache_root
 from tasks.robot_keypoint.config import RobotKeypointConfig
 from tasks.robot_keypoint.prompts import answer_text, build_prompt, fmt_vec
 from tasks.robot_keypoint.questions import direction_label, make_mcq, pair_samples
@@ -33,9 +34,8 @@ QUESTION_ORDER = ("keypoint", "mcq", "current_state", "direction")
 # Demos
 # ======================================================================================================
 def demo_cache_dir() -> Path:
-    """Where raw demos are cached: ``$EMBODIED_R1_DATA/robot-keypoint-demos`` (default under ~/.cache)."""
-    root = Path(os.environ.get("EMBODIED_R1_DATA", Path.home() / ".cache" / "embodied-r1" / "datasets"))
-    return root / "robot-keypoint-demos"
+    """Where raw demos are cached: ``<cache root>/robot-keypoint-demos`` (:func:`embodied_r1.task.cache_root`)."""
+    return cache_root() / "robot-keypoint-demos"
 
 
 def demo_seeds(cfg: RobotKeypointConfig, task_name: str) -> list[int]:

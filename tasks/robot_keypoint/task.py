@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from embodied_r1.task import Task
 from tasks.robot_keypoint.config import RECIPE, REWARD_TABLE, RobotKeypointConfig
+from tasks.robot_keypoint.control_options import BUILTIN_POLICIES, CONTROL_SEED, ControlOptions
 
 
 class RobotKeypointTask(Task):
@@ -17,10 +18,12 @@ class RobotKeypointTask(Task):
     name = "robot-keypoint"
     description = "next-keypoint reasoning on robosuite expert demos (Robot-R1), with closed-loop control eval"
     config_cls = RobotKeypointConfig
-    supports_control = True
     recipe = RECIPE
     #: Keypoint, MCQ, direction and format rewards; the core's default ``reward_specs`` builds them.
     reward_table = REWARD_TABLE
+    control_config_cls = ControlOptions
+    control_policies = BUILTIN_POLICIES
+    control_seed = CONTROL_SEED
 
     # ------------------------------------------------------------------ data
     def build_dataset(self, cfg: RobotKeypointConfig, seed: int):
@@ -73,8 +76,8 @@ class RobotKeypointTask(Task):
         return [p] if p else []
 
     # ------------------------------------------------------------------ control
-    def run_control(self, options: dict, policy_factory, log=print) -> dict:
+    def run_control(self, ctx) -> dict:
         """Closed-loop evaluation (see :func:`tasks.robot_keypoint.control.run_control`)."""
         from tasks.robot_keypoint.control import run_control
 
-        return run_control(options, policy_factory, log=log)
+        return run_control(ctx)

@@ -121,6 +121,7 @@ class _Multi(__import__("transformers").TrainerCallback):
     (["train", "--task", "toy", "--resume"], "--resume needs --output"),
     (["eval-control", "--task", "toy"], "has no closed-loop control"),
     (["data", "toy", "--episodes", "3"], "--episodes is not a setting of task 'toy'"),
+    (["data", "toy", "--row", "3"], "--row is not a setting of task 'toy' (did you mean --rows?); its settings: --rows"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, toy_registered, args, message):
     if args[0] == "train":
@@ -140,8 +141,9 @@ def test_tasks_and_help(toy_registered):
         assert res.exit_code == 0 and "Example" in res.output, cmd
 
 
-def test_data_command_caches(toy_registered):
-    res = run(["data", "toy", "toy.rows=12"])
+@pytest.mark.parametrize("args", [["toy.rows=12"], ["--rows", "12"], ["--rows=12"]])
+def test_data_command_caches(toy_registered, args):
+    res = run(["data", "toy", *args])  # a task's setting as an override or as a --name flag it declares
     assert res.exit_code == 0 and "train: 12 rows" in res.output.replace("  ", " ").replace("  ", " ")
     path = res.output.strip().splitlines()[-1].split("saved: ")[1].split(" (card")[0]
     card = json.loads(open(os.path.join(path, "card.json")).read())
