@@ -103,8 +103,9 @@ def evaluate(cfg: TrainConfig, model_spec: str, out_dir: Path, log=print, progre
                                     specs, cfg.eval.max_new_tokens, seed=cfg.seed)
     result = {
         "task": cfg.task, "model": model_spec, "split": split, "n": len(rows),
-        "metrics": task.metrics(completions, rows, counterfactual=cf),
-        "baselines": {name: task.metrics(c, rows) for name, c in _baselines(task, rows, data, cfg.seed).items()},
+        "metrics": task.metrics(completions, rows, counterfactual=cf, cfg=cfg.task_config),
+        "baselines": {name: task.metrics(c, rows, cfg=cfg.task_config)
+                      for name, c in _baselines(task, rows, data, cfg.seed).items()},
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "eval.json").write_text(json.dumps(result, indent=2, default=_finite))

@@ -214,8 +214,10 @@ class Task:
         """A gold completion for a row, used by the SFT warm start."""
         raise NotImplementedError
 
-    def metrics(self, completions: list[str], rows: list[dict], counterfactual: dict[str, list[str]] | None = None) -> dict:
-        """Scalar evaluation metrics of ``completions`` (one per row); ``counterfactual`` maps variant -> answers."""
+    def metrics(self, completions: list[str], rows: list[dict], counterfactual: dict[str, list[str]] | None = None,
+                cfg: Any = None) -> dict:
+        """Scalar evaluation metrics of ``completions`` (one per row); ``counterfactual`` maps variant -> answers;
+        ``cfg`` is the task config when the caller has it (metrics that mirror a reward follow its settings)."""
         raise NotImplementedError
 
     def baselines(self, rows: list[dict], seed: int = 0, train_rows: list[dict] | None = None) -> dict[str, list[str]]:

@@ -58,7 +58,7 @@ class RobotKeypointTask(Task):
 
         return sft_completion(row, float(row.get("slight_threshold") or 0.05))
 
-    def metrics(self, completions, rows, counterfactual=None) -> dict:
+    def metrics(self, completions, rows, counterfactual=None, cfg=None) -> dict:
         from tasks.robot_keypoint.metrics import robot_metrics
 
         return robot_metrics(completions, rows)

@@ -92,13 +92,16 @@ def _csc(scores: list[dict], rows: list[dict]) -> tuple[float | None, int]:
     return _mean(agree), len(agree)
 
 
-def touch_metrics(completions: list, rows: list[dict], counterfactual: dict[str, list] | None = None) -> dict:
+def touch_metrics(completions: list, rows: list[dict], counterfactual: dict[str, list] | None = None,
+                  format_max_chars: int | None = None) -> dict:
     """The TouchSim bench metrics of ``completions`` (one per row); see the module docstring.
 
     Args:
         completions: Model answers (strings or conversational messages).
         rows: The evaluated rows (label columns of docs/CONTRACTS.md plus ``split_tag``, ``visual_level``).
         counterfactual: Variant name -> answers on that counterfactual input (one per row).
+        format_max_chars: The format reward's ``max_chars`` (None: its default), so that the ``format`` metric
+            scores what training rewarded.
 
     Returns:
         Metric name -> float (``csc_groups`` and ``n`` are ints).
@@ -113,7 +116,8 @@ def touch_metrics(completions: list, rows: list[dict], counterfactual: dict[str,
     out["parse_rate"] = _mean(s["parsed"] for s in scores)
     cols = {k: [r.get(k) for r in rows] for k in LABEL_KEYS}
     out["ordinal"] = _mean(x for x in ordinal_accuracy_reward(None, completions, **cols) if x is not None)
-    out["format"] = _mean(x for x in make_touch_format_reward()(None, completions, **cols) if x is not None)
+    fmt = make_touch_format_reward(format_max_chars) if format_max_chars else make_touch_format_reward()
+    out["format"] = _mean(x for x in fmt(None, completions, **cols) if x is not None)
     out["csc"], out["csc_groups"] = _csc(scores, rows)
     for q in QUESTION_ORDER:
         out[f"acc/{q}"] = _mean(s["correct"] for s, r in zip(scores, rows) if r["question_type"] == q)

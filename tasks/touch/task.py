@@ -72,11 +72,14 @@ class TouchTask(Task):
 
         return gold_completion(row)
 
-    def metrics(self, completions, rows, counterfactual=None) -> dict:
-        """TouchSim bench metrics (see :mod:`tasks.touch.metrics`)."""
+    def metrics(self, completions, rows, counterfactual=None, cfg: TouchConfig | None = None) -> dict:
+        """TouchSim bench metrics (see :mod:`tasks.touch.metrics`); the ``format`` metric uses the config's
+        ``touch_format_reward`` settings when ``cfg`` is given."""
         from tasks.touch.metrics import touch_metrics
 
-        return touch_metrics(completions, rows, counterfactual)
+        fmt = (cfg.rewards.get("touch_format_reward") or {}) if cfg is not None else {}
+        return touch_metrics(completions, rows, counterfactual,
+                             format_max_chars=fmt.get("max_chars") if isinstance(fmt, dict) else None)
 
     def baselines(self, rows, seed: int = 0, train_rows=None) -> dict[str, list[str]]:
         """``random`` (uniform valid answer), ``majority_train`` (most frequent level of all level questions

@@ -160,3 +160,11 @@ def test_confusion_counts():
     rows = [row(answer="0"), row(answer="0"), row(answer="2"), row(answer="1", prop="roughness")]
     m = confusion(rows, [ans(0), "junk", ans(1), ans(1)], "hardness", 3)
     assert m.tolist() == [[1, 0, 0, 1], [0, 0, 0, 0], [0, 1, 0, 0]]
+
+
+def test_format_metric_follows_the_configured_format_reward(task):
+    long = "<perceive>" + "x" * 300 + "</perceive><conclude>c</conclude><answer>1</answer>"
+    rows = [row(answer="1")]
+    default = task.metrics([long], rows)["format"]
+    tight = task.metrics([long], rows, cfg=TouchConfig(rewards={"touch_format_reward": {"max_chars": 100}}))["format"]
+    assert tight < default, (tight, default)
