@@ -39,6 +39,10 @@ from tasks.robot_keypoint.control_worker import EpisodeRunner, Job, WorkerSettin
 # ======================================================================================================
 # Model policy: prompts in, keypoints out (shared prompt builder and parser)
 # ======================================================================================================
+#: Longest wait (s) for a live but idle worker to start its episode before a query round goes out without it.
+IDLE_WAIT_S = 5.0
+
+
 class ModelPolicy:
     """Answers keypoint queries with a :class:`embodied_r1.rollout.Generator`, one batched call per round.
 
@@ -128,7 +132,8 @@ def run_workers(jobs: list[Job], settings: WorkerSettings, n_workers: int, model
     busy: dict[int, Job] = {}
     pending: dict[int, tuple] = {}
     exited: set[int] = set()
-    finished = 0
+    finished = started = 0
+    first_query_at = None
     next_wid = n_workers
     try:
         while finished < len(jobs):
@@ -138,8 +143,10 @@ def run_workers(jobs: list[Job], settings: WorkerSettings, n_workers: int, model
                 kind = None
             if kind == "start":
                 busy[wid] = payload
+                started += 1
             elif kind == "query":
                 pending[wid] = payload
+                first_query_at = first_query_at or time.time()
             elif kind == "done":
                 busy.pop(wid, None)
                 log.add(payload)
@@ -147,13 +154,18 @@ def run_workers(jobs: list[Job], settings: WorkerSettings, n_workers: int, model
                 bar.update(1)
             elif kind == "exit":
                 exited.add(wid)
-            # ---- a round: every live episode is waiting for its keypoint -> one batched generate call
-            if model and pending and set(pending) >= set(busy):
+            # ---- a round: every live episode is waiting for its keypoint -> one batched generate call. A live
+            # worker without an episode while episodes are left is about to start one: wait for it (briefly), or
+            # the first round of a sweep would go out before the other workers have reset their envs.
+            idle = [w for w in workers if w not in exited and w not in busy]
+            starting = idle and started < len(jobs) and time.time() - (first_query_at or 0) < IDLE_WAIT_S
+            if model and pending and set(pending) >= set(busy) and not starting:
                 wids = list(pending)
                 answers = model.answer([pending[w] for w in wids])
                 for w, a in zip(wids, answers):
                     workers[w][1].send(a)
                 pending.clear()
+                first_query_at = None
             # ---- a worker that died (segfault, OOM kill) fails its episode and is replaced
             for w, (p, _) in list(workers.items()):
                 if w in exited or p.is_alive():
