@@ -12,7 +12,7 @@ class FileToyTask(ToyTask):
     def __init__(self, path):
         self.path = path
 
-    def build_dataset(self, cfg, seed):
+    def build_dataset(self, cfg, seed, num_workers=1):
         ds = super().build_dataset(cfg, seed)
         text = self.path.read_text()
         return ds.map(lambda r: {"answer": text})
