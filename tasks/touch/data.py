@@ -233,8 +233,26 @@ def build_touch_dataset(cfg: TouchConfig, seed: int, progress: bool = True, num_
 
 
 def _contact_chunk(cfg: TouchConfig, seed: int, split: str, indices: range, catalog: Catalog) -> list[dict]:
-    """The rows of contacts ``indices`` of a split, in order (one worker task)."""
-    return [r for i in indices for r in contact_rows(cfg, seed, split, i, catalog)]
+    """The rows of contacts ``indices`` of a split, in order, with their images encoded as ``datasets`` stores
+    them (one worker task). Why encode here: PNG encoding costs about as much as rendering, so it belongs in
+    the workers, and encoded bytes travel back smaller than pixels."""
+    rows = [r for i in indices for r in contact_rows(cfg, seed, split, i, catalog)]
+    for r in rows:
+        r["images"] = [_encoded(im) for im in r["images"]]
+    return rows
+
+
+def _encoded(image):
+    """``image`` as ``datasets.Image`` stores a PIL image without a file or format of its own (PNG bytes, default
+    settings: the same bytes ``Dataset.from_dict`` writes), or the image itself for modes it stores otherwise.
+    Done with PIL alone, since importing ``datasets`` would add a second to every worker's start."""
+    import io
+
+    if image.format or getattr(image, "filename", "") or image.mode not in ("1", "L", "LA", "RGB", "RGBA"):
+        return image
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return {"path": None, "bytes": buf.getvalue()}
 
 
 def render_contacts(cfg: TouchConfig, seed: int, counts: dict[str, int], catalog: Catalog, num_workers: int = 1,
@@ -264,7 +282,7 @@ def render_contacts(cfg: TouchConfig, seed: int, counts: dict[str, int], catalog
         for split, n in counts.items():
             out[split] = []
             for i in tqdm(range(n), desc=f"touch {split}", unit="contact", disable=not progress):
-                out[split] += contact_rows(cfg, seed, split, i, catalog)
+                out[split] += _contact_chunk(cfg, seed, split, range(i, i + 1), catalog)
         return out
 
     import multiprocessing as mp
