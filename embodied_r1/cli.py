@@ -321,7 +321,7 @@ def eval_control(task, policy, config, output, resume, seed, overrides):
 Examples:
   embodied-r1 data touch
   embodied-r1 data touch touch.num_levels=5 --rebuild
-  embodied-r1 data touch --rebuild --workers 8                 # 8 processes render (same rows, same cache)
+  embodied-r1 data touch --rebuild --workers 8               # 8 processes render (same rows, same cache)
   embodied-r1 data robot-keypoint --tasks Lift,Stack --episodes 20
   embodied-r1 data touch --output datasets/touch-k3          # a copy to share (HF datasets + card.json)
   embodied-r1 data touch --push-to-hub me/touchsim-k3        # needs a Hugging Face token
