@@ -321,6 +321,7 @@ def eval_control(task, policy, config, output, resume, seed, overrides):
 Examples:
   embodied-r1 data touch
   embodied-r1 data touch touch.num_levels=5 --rebuild
+  embodied-r1 data touch --rebuild --workers 8               # 8 processes render (same rows, same cache)
   embodied-r1 data robot-keypoint --tasks Lift,Stack --episodes 20
   embodied-r1 data touch --output datasets/touch-k3          # a copy to share (HF datasets + card.json)
   embodied-r1 data touch --push-to-hub me/touchsim-k3        # needs a Hugging Face token
@@ -332,8 +333,11 @@ Every other --name value sets the task's setting 'name' (the same as NAME.name=v
 @click.option("--rebuild", is_flag=True, help="Build again even if cached.")
 @click.option("--output", "-o", type=click.Path(), help="Also export the built dataset to this new folder.")
 @click.option("--push-to-hub", "push_repo", help="Also push the built dataset to this hub repo (private).")
+@click.option("--workers", type=click.IntRange(min=1), help="Processes that build the dataset (default: the config's "
+                                                           "data_workers, else the cores available); the rows and "
+                                                           "the cache entry do not depend on it.")
 @click.argument("overrides", nargs=-1)
-def data(name, config, rebuild, output, push_repo, overrides):
+def data(name, config, rebuild, output, push_repo, workers, overrides):
     """Build and cache a task's dataset (HF datasets on disk, with a card); optionally export or push it."""
     from embodied_r1.data import export_dataset, load_or_build, push_dataset
     from embodied_r1.flags import split_flags
@@ -344,7 +348,8 @@ def data(name, config, rebuild, output, push_repo, overrides):
     cfg = _resolve(name, config, tuple(rest), extra)
     if output and Path(output).exists() and any(Path(output).iterdir()):
         raise UserError(f"--output {output} is not empty; choose a new folder for the exported dataset")
-    ds, path = load_or_build(REGISTRY.make(name), cfg.task_config, cfg.seed, rebuild=rebuild)
+    ds, path = load_or_build(REGISTRY.make(name), cfg.task_config, cfg.seed, rebuild=rebuild,
+                             num_workers=workers or cfg.data_workers)
     for split, d in ds.items():
         click.echo(f"{split:>12}: {len(d)} rows")
     click.echo(f"saved: {path} (card: {path / 'card.json'})")

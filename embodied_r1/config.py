@@ -91,6 +91,8 @@ class TrainConfig:
         max_train_samples: Cap on training rows (None: all).
         log_every: Print a compact progress line every this many steps (None: about 20 per stage); every
             logged step still goes to ``metrics.jsonl`` and TensorBoard.
+        data_workers: Processes that build the dataset when it is not cached (None: the cores available to
+            this process). Not part of the dataset cache key: the rows are the same for any number.
         grpo: Keyword arguments for ``trl.GRPOConfig``.
         sft: Keyword arguments for ``trl.SFTConfig``.
         task_config: The task's own settings, given in YAML under the task's name.
@@ -102,6 +104,7 @@ class TrainConfig:
     output_dir: str | None = None
     max_train_samples: int | None = None
     log_every: int | None = None
+    data_workers: int | None = None
     model: ModelConfig = field(default_factory=ModelConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     grpo: dict = field(default_factory=dict)
@@ -112,6 +115,8 @@ class TrainConfig:
         bad = [s for s in self.stages if s not in STAGES]
         if bad or not self.stages:
             raise UserError(f"stages {self.stages} must be a non-empty list of {', '.join(STAGES)}")
+        if self.data_workers is not None and self.data_workers < 1:  # the type is checked by build_dataclass
+            raise UserError(f"data_workers={self.data_workers} must be >= 1 (or null: the cores available)")
 
     def to_dict(self) -> dict:
         """The resolved config as plain data, with the task section under the task's name."""

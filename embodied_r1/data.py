@@ -42,7 +42,16 @@ def dataset_key(task_name: str, task_cfg, seed: int, data_version: str = "1", fi
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
-def load_or_build(task, task_cfg, seed: int, root: Path | None = None, rebuild: bool = False):
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, e.g. a Slurm or container limit), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def load_or_build(task, task_cfg, seed: int, root: Path | None = None, rebuild: bool = False,
+                  num_workers: int | None = None):
     """Load the cached dataset of ``task`` for these settings, or build and cache it.
 
     Args:
@@ -51,6 +60,8 @@ def load_or_build(task, task_cfg, seed: int, root: Path | None = None, rebuild: 
         seed: Data seed.
         root: Cache folder (default :func:`cache_root`).
         rebuild: Build again even if cached.
+        num_workers: Worker processes the task may build with (None: :func:`available_cores`). Not part of
+            the cache key: the rows do not depend on it.
 
     Returns:
         ``(DatasetDict, path)``.
@@ -69,7 +80,7 @@ def load_or_build(task, task_cfg, seed: int, root: Path | None = None, rebuild: 
             raise UserError(f"cached dataset {path} is unreadable ({exc}); rebuild it with "
                             f"`embodied-r1 data {task.name} --rebuild`") from exc
     t0 = time.time()
-    ds = task.build_dataset(task_cfg, seed)
+    ds = task.build_dataset(task_cfg, seed, num_workers=num_workers or available_cores())
     if not isinstance(ds, DatasetDict) or "train" not in ds:
         raise UserError(f"task '{task.name}' built {type(ds).__name__}; build_dataset must return a DatasetDict with a 'train' split")
     card = {

@@ -86,7 +86,7 @@ def evaluate(cfg: TrainConfig, model_spec: str, out_dir: Path, log=print, progre
     import torch  # noqa: F401  (before any task renders with EGL: a first torch/triton import after EGL can crash)
 
     task = make_task(cfg.task)
-    data, _ = load_or_build(task, cfg.task_config, cfg.seed)
+    data, _ = load_or_build(task, cfg.task_config, cfg.seed, num_workers=cfg.data_workers)
     split = cfg.eval.split if cfg.eval.split in data else ("test" if "test" in data else "train")
     rows = _rows(data[split], cfg.eval.max_samples, cfg.seed, task.group_column)
     gen = load_generator(model_spec, cfg.model, cfg.seed, cfg.eval.batch_size)

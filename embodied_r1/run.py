@@ -117,7 +117,7 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> RunDir | None:
     started = False
     try:
         with state.main_process_first():  # the main process builds the cache, the others then read it
-            data, data_path = load_or_build(task, cfg.task_config, cfg.seed)
+            data, data_path = load_or_build(task, cfg.task_config, cfg.seed, num_workers=cfg.data_workers)
         log(f"dataset: {data_path} ({', '.join(f'{k}={len(v)}' for k, v in data.items())})")
         train_ds = data["train"]
         if cfg.max_train_samples:

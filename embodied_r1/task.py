@@ -25,7 +25,7 @@ Minimal example (a complete task lives in ``tests/fixtures/toy_task.py``)::
         description = "repeat a digit"
         config_cls = EchoConfig
         reward_table = ECHO_REWARDS
-        def build_dataset(self, cfg, seed): ...           # -> DatasetDict with train/test
+        def build_dataset(self, cfg, seed, num_workers=1): ...  # -> DatasetDict with train/test
         def parse(self, text): ...
         def metrics(self, completions, rows): ...
 """
@@ -158,12 +158,15 @@ class Task:
         before any work starts); None when unknown or variable."""
         return None
 
-    def build_dataset(self, cfg: Any, seed: int):
+    def build_dataset(self, cfg: Any, seed: int, num_workers: int = 1):
         """Build the task's data.
 
         Args:
             cfg: An instance of ``config_cls``.
             seed: Seed of the run.
+            num_workers: Worker processes the build may use (the run's ``data_workers``, by default the cores
+                available). A task may ignore it; the rows must not depend on it, since it is not part of the
+                dataset cache key.
 
         Returns:
             ``datasets.DatasetDict`` with at least ``train`` and ``test``; rows carry a conversational

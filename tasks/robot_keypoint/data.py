@@ -119,9 +119,11 @@ def demo_stats(cfg: RobotKeypointConfig) -> dict[str, dict]:
     return out
 
 
-def record_all(jobs: list[tuple[str, list[int]]], camera_size: int, progress: bool = True) -> dict[str, list]:
-    """Demos of every ``(task, seeds)`` job: recorded in spawned processes (one per task, up to the CPU count)
-    and loaded back from the demo cache.
+def record_all(jobs: list[tuple[str, list[int]]], camera_size: int, progress: bool = True,
+               num_workers: int | None = None) -> dict[str, list]:
+    """Demos of every ``(task, seeds)`` job: recorded in spawned processes (one per task, up to ``num_workers``,
+    by default the CPU count) and loaded back from the demo cache. Even one worker records in a spawned
+    process (see below), never in this one.
 
     Why processes: the simulator's offscreen EGL context must not live in the calling process. After MuJoCo
     has rendered with EGL, a later first ``import triton`` (torch does it lazily, e.g. when a model loads for
@@ -136,7 +138,8 @@ def record_all(jobs: list[tuple[str, list[int]]], camera_size: int, progress: bo
     todo = [(t, s) for t, s in jobs if not (demo_cache_path(t, s, camera_size) / "DONE").exists()]
     if todo:
         ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1), mp_context=ctx) as pool:
+        cap = num_workers or os.cpu_count() or 1
+        with ProcessPoolExecutor(max_workers=max(1, min(len(todo), cap)), mp_context=ctx) as pool:
             futures = [pool.submit(record_to_cache, t, s, camera_size, progress, i) for i, (t, s) in enumerate(todo)]
             try:
                 for f in futures:
@@ -219,13 +222,15 @@ def split_episodes(n: int, test_fraction: float) -> tuple[list[int], list[int]]:
     return list(range(n - n_test)), list(range(n - n_test, n))
 
 
-def build_dataset(cfg: RobotKeypointConfig, seed: int, progress: bool = True):
+def build_dataset(cfg: RobotKeypointConfig, seed: int, progress: bool = True, num_workers: int | None = None):
     """Record (or load) the demos and build the ``train`` / ``test`` / ``test_heldout_task`` splits.
 
     Args:
         cfg: Task settings.
         seed: Run seed (question sampling and MCQ distractors).
         progress: Show progress bars.
+        num_workers: Cap on the demo-recording processes (one per simulator task; None: the CPU count). The
+            rows do not depend on it.
 
     Returns:
         ``datasets.DatasetDict``.
@@ -240,7 +245,8 @@ def build_dataset(cfg: RobotKeypointConfig, seed: int, progress: bool = True):
                         f"supported tasks: {', '.join(SUPPORTED_TASKS)}")
     rng = np.random.default_rng(seed)
     splits: dict[str, list[dict]] = {"train": [], "test": [], "test_heldout_task": []}
-    recorded = record_all([(t, demo_seeds(cfg, t)) for t in cfg.all_tasks], cfg.camera_size, progress)
+    recorded = record_all([(t, demo_seeds(cfg, t)) for t in cfg.all_tasks], cfg.camera_size, progress,
+                          num_workers)
     for task_name in cfg.all_tasks:
         seeds = demo_seeds(cfg, task_name)
         demos = [demo_arrays(d) for d in recorded[task_name]]

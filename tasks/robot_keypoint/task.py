@@ -26,10 +26,12 @@ class RobotKeypointTask(Task):
     control_seed = CONTROL_SEED
 
     # ------------------------------------------------------------------ data
-    def build_dataset(self, cfg: RobotKeypointConfig, seed: int):
+    def build_dataset(self, cfg: RobotKeypointConfig, seed: int, num_workers: int = 1):
+        """Record (or load) demos, one spawned process per simulator task up to ``num_workers``, and build the
+        splits (see :func:`tasks.robot_keypoint.data.build_dataset`)."""
         from tasks.robot_keypoint.data import build_dataset
 
-        return build_dataset(cfg, seed)
+        return build_dataset(cfg, seed, num_workers=num_workers)
 
     def dataset_card(self, cfg: RobotKeypointConfig, ds) -> dict:
         """Extra dataset-card fields: question counts per split, the label conventions, and per simulator task

@@ -197,27 +197,28 @@ def contact_rows(cfg: TouchConfig, seed: int, split: str, i: int, catalog: Catal
     return rows
 
 
-def build_touch_dataset(cfg: TouchConfig, seed: int, progress: bool = True):
+def build_touch_dataset(cfg: TouchConfig, seed: int, progress: bool = True, num_workers: int = 1):
     """Build the touch ``DatasetDict`` (simulated, real, or both; see the module docstring).
 
     Args:
         cfg: Task settings.
         seed: Run seed.
         progress: Show tqdm progress bars.
+        num_workers: Processes that render the simulated contacts (1: in this process). The rows are the
+            same byte for byte for any number: every contact draws from its own streams, and the rows are
+            gathered in contact order.
 
     Returns:
         ``DatasetDict`` with ``train``, ``test`` and (when it has rows) ``test_heldout_sensor``.
     """
     from datasets import DatasetDict
-    from tqdm.auto import tqdm
 
     splits: dict[str, list[dict]] = {"train": [], "test": []}
     if cfg.real_data is None or cfg.real_data_mode == "add":
         catalog = make_catalog(cfg.num_materials, cfg.num_levels, cfg.heldout_material_fraction, seed,
                                cfg.properties)
-        for split, n in (("train", cfg.train_contacts), ("test", cfg.test_contacts)):
-            for i in tqdm(range(n), desc=f"touch {split}", unit="contact", disable=not progress):
-                splits[split] += contact_rows(cfg, seed, split, i, catalog)
+        counts = {"train": cfg.train_contacts, "test": cfg.test_contacts}
+        splits = render_contacts(cfg, seed, counts, catalog, num_workers, progress)
     if cfg.real_data is not None:
         from tasks.touch.real_data import real_rows
 
@@ -229,6 +230,84 @@ def build_touch_dataset(cfg: TouchConfig, seed: int, progress: bool = True):
     if held:
         out["test_heldout_sensor"] = to_dataset(held)
     return DatasetDict(out)
+
+
+def _contact_chunk(cfg: TouchConfig, seed: int, split: str, indices: range, catalog: Catalog) -> list[dict]:
+    """The rows of contacts ``indices`` of a split, in order, with their images encoded as ``datasets`` stores
+    them (one worker task). Why encode here: PNG encoding costs about as much as rendering, so it belongs in
+    the workers, and encoded bytes travel back smaller than pixels."""
+    rows = [r for i in indices for r in contact_rows(cfg, seed, split, i, catalog)]
+    for r in rows:
+        r["images"] = [_encoded(im) for im in r["images"]]
+    return rows
+
+
+def _encoded(image):
+    """``image`` as ``datasets.Image`` stores a PIL image without a file or format of its own (PNG bytes, default
+    settings: the same bytes ``Dataset.from_dict`` writes), or the image itself for modes it stores otherwise.
+    Done with PIL alone, since importing ``datasets`` would add a second to every worker's start."""
+    import io
+
+    if image.format or getattr(image, "filename", "") or image.mode not in ("1", "L", "LA", "RGB", "RGBA"):
+        return image
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return {"path": None, "bytes": buf.getvalue()}
+
+
+def render_contacts(cfg: TouchConfig, seed: int, counts: dict[str, int], catalog: Catalog, num_workers: int = 1,
+                    progress: bool = True) -> dict[str, list[dict]]:
+    """The simulated rows of every split, contact by contact, in ``num_workers`` processes.
+
+    Why chunks: a worker task carries the config and catalogue there and a chunk's rows (with their images)
+    back; a few contacts per task amortise that, and about eight chunks per worker keep the workers busy to
+    the end. Why ``spawn``: the caller may have imported torch, which a forked child must not inherit.
+
+    Args:
+        cfg: Task settings.
+        seed: Run seed.
+        counts: Contacts per split, e.g. ``{"train": 400, "test": 100}``.
+        catalog: The object catalogue.
+        num_workers: Processes (1: render in this process).
+        progress: Show a tqdm bar per split, advanced per finished chunk.
+
+    Returns:
+        ``{split: rows}``, the rows of contact 0, 1, ... in order, whatever ``num_workers``.
+    """
+    from tqdm.auto import tqdm
+
+    total = sum(counts.values())
+    if num_workers <= 1 or total <= 1:
+        out = {}
+        for split, n in counts.items():
+            out[split] = []
+            for i in tqdm(range(n), desc=f"touch {split}", unit="contact", disable=not progress):
+                out[split] += _contact_chunk(cfg, seed, split, range(i, i + 1), catalog)
+        return out
+
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    size = max(1, -(-total // (8 * num_workers)))
+    chunks = [(split, range(a, min(a + size, n))) for split, n in counts.items() for a in range(0, n, size)]
+    results: dict[tuple[str, int], list[dict]] = {}
+    bars = {s: tqdm(total=n, desc=f"touch {s}", unit="contact", disable=not progress) for s, n in counts.items()}
+    with ProcessPoolExecutor(max_workers=min(num_workers, len(chunks)), mp_context=mp.get_context("spawn")) as pool:
+        pending = {pool.submit(_contact_chunk, cfg, seed, split, idx, catalog): (split, idx)
+                   for split, idx in chunks}
+        try:
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for f in done:
+                    split, idx = pending.pop(f)
+                    results[(split, idx.start)] = f.result()
+                    bars[split].update(len(idx))
+        except BaseException:  # a failed chunk or Ctrl-C: do not render the queued chunks first
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    for bar in bars.values():
+        bar.close()
+    return {split: [r for s, idx in chunks if s == split for r in results[(s, idx.start)]] for split in counts}
 
 
 def dataset_card(cfg: TouchConfig, ds) -> dict:

@@ -28,11 +28,12 @@ class TouchTask(Task):
         """Rows per contact: one per sensor it is rendered through."""
         return cfg.sensors_per_contact
 
-    def build_dataset(self, cfg: TouchConfig, seed: int):
-        """``DatasetDict`` with ``train``, ``test`` and ``test_heldout_sensor`` (see :mod:`tasks.touch.data`)."""
+    def build_dataset(self, cfg: TouchConfig, seed: int, num_workers: int = 1):
+        """``DatasetDict`` with ``train``, ``test`` and ``test_heldout_sensor`` (see :mod:`tasks.touch.data`);
+        the simulated contacts render in ``num_workers`` processes, with the same rows for any number."""
         from tasks.touch.data import build_touch_dataset
 
-        return build_touch_dataset(cfg, seed)
+        return build_touch_dataset(cfg, seed, num_workers=num_workers)
 
     def data_fingerprint(self, cfg: TouchConfig) -> str:
         """Digest of the real-data folder's labels, sample lists and image listing ("" without real data);

@@ -2,7 +2,10 @@
 
 import json
 
+import pytest
+
 from embodied_r1.data import dataset_key, load_or_build
+from embodied_r1.errors import UserError
 from tests.fixtures.toy_task import ToyConfig, ToyTask
 
 
@@ -12,7 +15,7 @@ class FileToyTask(ToyTask):
     def __init__(self, path):
         self.path = path
 
-    def build_dataset(self, cfg, seed):
+    def build_dataset(self, cfg, seed, num_workers=1):
         ds = super().build_dataset(cfg, seed)
         text = self.path.read_text()
         return ds.map(lambda r: {"answer": text})
@@ -73,3 +76,25 @@ def test_data_export_and_push_without_token(tmp_path, toy_registered, monkeypatc
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # no stored token either
     res = CliRunner().invoke(main, ["data", "toy", "toy.rows=10", "--push-to-hub", "me/toy"])
     assert res.exit_code == 2 and "needs a Hugging Face token" in res.output
+
+
+def test_workers_reach_the_task_but_not_the_cache_key(tmp_path, toy_registered, monkeypatch):
+    from click.testing import CliRunner
+
+    from embodied_r1.cli import main
+    from embodied_r1.config import TrainConfig
+
+    seen = []
+    build = ToyTask.build_dataset
+    monkeypatch.setattr(ToyTask, "build_dataset",
+                        lambda self, cfg, seed, num_workers=1: seen.append(num_workers) or build(self, cfg, seed))
+    monkeypatch.setenv("EMBODIED_R1_DATA", str(tmp_path / "cache"))
+    _, p1 = load_or_build(ToyTask(), ToyConfig(rows=4), 0, num_workers=1)
+    _, p3 = load_or_build(ToyTask(), ToyConfig(rows=4), 0, num_workers=3)
+    assert p3 == p1 and seen == [1]  # the second call is a cache hit: the worker count is not in the key
+    res = CliRunner().invoke(main, ["data", "toy", "toy.rows=4", "--rebuild", "--workers", "2"])
+    assert res.exit_code == 0 and str(p1) in res.output, res.output
+    res = CliRunner().invoke(main, ["data", "toy", "toy.rows=4", "--rebuild", "data_workers=5"])
+    assert res.exit_code == 0 and seen == [1, 2, 5], res.output
+    with pytest.raises(UserError, match="data_workers"):
+        TrainConfig(task="toy", data_workers=0)

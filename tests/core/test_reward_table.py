@@ -60,7 +60,7 @@ class TableToyTask(ToyTask):
     reward_specs = Task.reward_specs
     builds = 0
 
-    def build_dataset(self, cfg, seed):
+    def build_dataset(self, cfg, seed, num_workers=1):
         type(self).builds += 1
         return super().build_dataset(cfg, seed)
 
@@ -178,7 +178,7 @@ def test_a_real_tasks_reward_parameters_reuse_its_cached_dataset(name, tmp_path)
     builds = []
 
     class Counting(REGISTRY.get_class(name)):
-        def build_dataset(self, cfg, seed):  # the rows do not matter here, only whether they are built
+        def build_dataset(self, cfg, seed, num_workers=1):  # the rows do not matter here, only whether they are built
             builds.append(cfg)
             return DatasetDict(train=Dataset.from_list([{"x": 1}]))
 

@@ -231,3 +231,13 @@ def test_docstring_examples(module):
 
     res = doctest.testmod(importlib.import_module(f"tasks.touch.{module}"))
     assert res.failed == 0 and res.attempted > 0
+
+
+def test_rows_do_not_depend_on_the_number_of_workers():
+    """2 spawned workers build the same splits, arrow table for arrow table (image bytes included), as 1."""
+    cfg = TouchConfig(num_materials=8, train_contacts=5, test_contacts=3)
+    one = TouchTask().build_dataset(cfg, 3, num_workers=1)
+    two = TouchTask().build_dataset(cfg, 3, num_workers=2)
+    assert list(one) == list(two)
+    for split in one:
+        assert len(one[split]) > 0 and one[split].data.table.equals(two[split].data.table), split
