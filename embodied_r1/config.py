@@ -390,7 +390,11 @@ def merge_dicts(base: dict, top: dict) -> dict:
     return out
 
 
-def config_diff(old: TrainConfig, new: TrainConfig, ignore=("output_dir",)) -> list[str]:
+#: Settings that change how a run executes on this machine, not what it computes: free to differ on resume.
+RUN_LOCAL = ("output_dir", "data_workers", "log_every")
+
+
+def config_diff(old: TrainConfig, new: TrainConfig, ignore=RUN_LOCAL) -> list[str]:
     """Every setting that differs between two configs, as ``key: old -> new`` lines.
 
     >>> a, b = TrainConfig(task="x"), TrainConfig(task="x", seed=3)

@@ -79,3 +79,11 @@ def test_model_config_validation():
 def test_dict_settings_merge_with_defaults():
     cfg = load_config(None, ["task=toy", "toy.rewards.extra_reward=0.5"], cls_for)
     assert cfg.task_config.rewards == {"digit_fraction_reward": 1.0, "extra_reward": 0.5}
+
+
+def test_resume_diff_ignores_machine_local_settings():
+    from embodied_r1.config import TrainConfig, config_diff
+
+    a = TrainConfig(task="x", data_workers=1, log_every=5, output_dir="a")
+    b = TrainConfig(task="x", data_workers=16, log_every=None, output_dir="b", seed=1)
+    assert config_diff(a, b) == ["seed: 0 -> 1"]
