@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(script, args, tmp_path, timeout=600):
-    env = dict(os.environ, BENCH_OUT=str(tmp_path / "bench"))
+    # a fresh data cache: the build runs (in spawned workers, which re-import the script) in every smoke run
+    env = dict(os.environ, BENCH_OUT=str(tmp_path / "bench"), EMBODIED_R1_DATA=str(tmp_path / "cache"))
     res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], capture_output=True, text=True,
                          env=env, timeout=timeout, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
