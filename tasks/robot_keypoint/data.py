@@ -16,13 +16,12 @@ import json
 import math
 import multiprocessing as mp
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from embodied_r1.errors import UserError
-from embodied_r1.task import cache_root
+from embodied_r1.task import atomic_dir, cache_root
 from tasks.robot_keypoint.config import RobotKeypointConfig
 from tasks.robot_keypoint.prompts import answer_text, build_prompt, fmt_vec
 from tasks.robot_keypoint.questions import direction_label, make_mcq, pair_samples
@@ -98,14 +97,9 @@ def record_to_cache(task_name: str, seeds: list[int], camera_size: int, progress
     stats = {"task_name": task_name, "seeds": [seeds[0], seeds[-1]], "recorded": len(demos),
              "successes": sum(d.success for d in demos), "faults": faults,
              "dropped_by_reason": drop_counts([d.seed for d in demos if not d.success], faults)}
-    tmp = path.with_name(path.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    rs.save_demos(demos, tmp, stats=stats)
-    (tmp / "DONE").write_text(json.dumps(stats))
-    if path.exists():
-        shutil.rmtree(path)
-    tmp.rename(path)  # the cache entry appears whole or not at all
+    with atomic_dir(path) as tmp:  # the cache entry appears whole or not at all
+        rs.save_demos(demos, tmp, stats=stats)
+        (tmp / "DONE").write_text(json.dumps(stats))
     return str(path)
 
 
