@@ -26,6 +26,8 @@ from pathlib import Path
 from embodied_r1.errors import UserError
 
 MARKER = "embodied_r1_complete.json"
+#: The full-model weight files ``save_pretrained`` writes: one safetensors file, a sharded index, or a torch bin.
+SINGLE, INDEX, TORCH_BIN = "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin"
 _STEP = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -147,7 +149,7 @@ def _read_weights(folder: Path) -> dict:
     import safetensors.torch
     import torch
 
-    single, index = folder / "model.safetensors", folder / "model.safetensors.index.json"
+    single, index = folder / SINGLE, folder / INDEX
     if single.is_file():
         return safetensors.torch.load_file(str(single), device="cpu")
     if index.is_file():
@@ -156,8 +158,8 @@ def _read_weights(folder: Path) -> dict:
         for s in shards:
             out.update(safetensors.torch.load_file(str(folder / s), device="cpu"))
         return out
-    if (folder / "pytorch_model.bin").is_file():
-        return torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
+    if (folder / TORCH_BIN).is_file():
+        return torch.load(folder / TORCH_BIN, map_location="cpu", weights_only=True)
     raise CheckpointMismatch(f"checkpoint {folder} holds no model weights (model.safetensors); it cannot be resumed")
 
 
@@ -207,8 +209,7 @@ def load_full_weights(model, folder: str | Path) -> int:
 
 
 def _is_full_model_checkpoint(folder: Path) -> bool:
-    return any((folder / n).is_file() for n in ("model.safetensors", "model.safetensors.index.json",
-                                                   "pytorch_model.bin"))
+    return any((folder / n).is_file() for n in (SINGLE, INDEX, TORCH_BIN))
 
 
 class CheckpointMixin:

@@ -339,15 +339,15 @@ Every other --name value sets the task's setting 'name' (the same as NAME.name=v
 @click.argument("overrides", nargs=-1)
 def data(name, config, rebuild, output, push_repo, workers, overrides):
     """Build and cache a task's dataset (HF datasets on disk, with a card); optionally export or push it."""
-    from embodied_r1.data import export_dataset, load_or_build, push_dataset
+    from embodied_r1.data import check_export_target, export_dataset, load_or_build, push_dataset
     from embodied_r1.flags import split_flags
     from embodied_r1.registry import REGISTRY
 
     flags, rest = split_flags(overrides)
     extra = _task_overrides(flags, REGISTRY.get_class(name).config_cls, f"{name}.", f"task '{name}'")
     cfg = _resolve(name, config, tuple(rest), extra)
-    if output and Path(output).exists() and any(Path(output).iterdir()):
-        raise UserError(f"--output {output} is not empty; choose a new folder for the exported dataset")
+    if output:
+        check_export_target(output)  # before the build, which may take minutes
     ds, path = load_or_build(REGISTRY.make(name), cfg.task_config, cfg.seed, rebuild=rebuild,
                              num_workers=workers or cfg.data_workers)
     for split, d in ds.items():

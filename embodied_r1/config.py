@@ -273,6 +273,7 @@ _OWNED = {"output_dir", "logging_dir", "resume_from_checkpoint", "seed"}
 
 def _trl_types(kind: str) -> dict[str, str]:
     """Scalar field types of the TRL config, spelled as :func:`_check_type` reads them (``"float | None"``)."""
+    import types
     import typing
 
     import trl
@@ -285,7 +286,7 @@ def _trl_types(kind: str) -> dict[str, str]:
     names = {int: "int", float: "float", bool: "bool", str: "str", type(None): "None"}
     out = {}
     for key, hint in hints.items():
-        args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, __import__("types").UnionType) else (hint,)
+        args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
         if all(a in names for a in args):
             out[key] = " | ".join(names[a] for a in args)
     return out

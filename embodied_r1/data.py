@@ -69,8 +69,7 @@ def load_or_build(task, task_cfg, seed: int, root: Path | None = None, rebuild: 
     from datasets import DatasetDict, load_from_disk
 
     root = root or cache_root()
-    fingerprint = getattr(task, "data_fingerprint", None)
-    fingerprint = str(fingerprint(task_cfg)) if callable(fingerprint) else ""
+    fingerprint = str(task.data_fingerprint(task_cfg) or "")
     path = root / task.name / dataset_key(task.name, task_cfg, seed, str(getattr(task, "data_version", "1")),
                                           fingerprint)
     if (path / "card.json").exists() and not rebuild:
@@ -97,8 +96,8 @@ def load_or_build(task, task_cfg, seed: int, root: Path | None = None, rebuild: 
     return load_from_disk(str(path / "data")), path
 
 
-def export_dataset(path: Path, out: Path) -> Path:
-    """Copy a cached dataset (``data/`` and ``card.json``) to ``out``, whole or not at all.
+def check_export_target(out: str | Path) -> Path:
+    """``out`` as a folder an export may fill: absent or empty.
 
     Raises:
         UserError: ``out`` exists and is not empty.
@@ -106,6 +105,16 @@ def export_dataset(path: Path, out: Path) -> Path:
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise UserError(f"--output {out} is not empty; choose a new folder for the exported dataset")
+    return out
+
+
+def export_dataset(path: Path, out: Path) -> Path:
+    """Copy a cached dataset (``data/`` and ``card.json``) to ``out``, whole or not at all.
+
+    Raises:
+        UserError: ``out`` exists and is not empty.
+    """
+    out = check_export_target(out)
     with atomic_dir(out) as tmp:
         shutil.copytree(path / "data", tmp / "data")
         shutil.copy2(path / "card.json", tmp / "card.json")

@@ -35,10 +35,7 @@ def check_run(cfg: TrainConfig, task, num_processes: int = 1) -> None:
             make_sft_args(cfg.sft, out, cfg.seed)
         elif stage == "grpo":
             names, weights = reward_weights(task, cfg.task_config)
-            args = make_grpo_args(cfg.grpo, out, cfg.seed, weights)
-            if len(args.reward_weights or []) != len(names):
-                raise UserError(f"grpo.reward_weights has {len(args.reward_weights)} entries for {len(names)} rewards "
-                                f"({', '.join(names)}); set weights in the task section instead")
+            args = make_grpo_args(cfg.grpo, out, cfg.seed, weights, names)
             check_group_packing(task, cfg, args, num_processes)
     check_model_reference(cfg.model.name)
 

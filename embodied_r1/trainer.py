@@ -76,18 +76,27 @@ def _quiet_deprecations():
         yield
 
 
-def make_grpo_args(section: dict, out_dir: Path, seed: int, reward_weights: list[float]) -> GRPOConfig:
+def make_grpo_args(section: dict, out_dir: Path, seed: int, reward_weights: list[float],
+                   reward_names: list[str] | None = None) -> GRPOConfig:
     """``GRPOConfig`` from project defaults, the config's ``grpo`` section and the run's paths.
 
     TensorBoard logs go to ``<out_dir>/runs/`` (transformers 5 has no ``logging_dir`` argument).
+
+    Raises:
+        UserError: TRL refuses the section, or a ``grpo.reward_weights`` given there does not have one weight
+            per reward in ``reward_names``.
     """
     kwargs = {**GRPO_DEFAULTS, **trainer_precision(), **section}
     kwargs.setdefault("reward_weights", reward_weights)
     try:
         with _quiet_deprecations():
-            return GRPOConfig(output_dir=str(out_dir), seed=seed, **kwargs)
+            args = GRPOConfig(output_dir=str(out_dir), seed=seed, **kwargs)
     except (ValueError, TypeError) as exc:
         raise UserError(f"config section 'grpo' is not accepted by trl.GRPOConfig: {str(exc).splitlines()[0]}") from exc
+    if reward_names is not None and len(args.reward_weights or []) != len(reward_names):
+        raise UserError(f"grpo.reward_weights has {len(args.reward_weights or [])} entries for {len(reward_names)} "
+                        f"rewards ({', '.join(reward_names)}); set weights in the task section instead")
+    return args
 
 
 def make_sft_args(section: dict, out_dir: Path, seed: int) -> SFTConfig:
@@ -100,15 +109,21 @@ def make_sft_args(section: dict, out_dir: Path, seed: int) -> SFTConfig:
         raise UserError(f"config section 'sft' is not accepted by trl.SFTConfig: {str(exc).splitlines()[0]}") from exc
 
 
+def _reward_specs(task, task_cfg):
+    """The task's reward specs; at least one, else the run has nothing to optimise."""
+    specs = task.reward_specs(task_cfg)
+    if not specs:
+        raise UserError(f"task '{task.name}' declares no rewards with non-zero weight; set weights in its config")
+    return specs
+
+
 def reward_weights(task, task_cfg) -> tuple[list[str], list[float]]:
     """Names and weights of the task's GRPO rewards (no model needed).
 
     Raises:
         UserError: The task declares no reward with a non-zero weight.
     """
-    specs = task.reward_specs(task_cfg)
-    if not specs:
-        raise UserError(f"task '{task.name}' declares no rewards with non-zero weight; set weights in its config")
+    specs = _reward_specs(task, task_cfg)
     return [s.name for s in specs], [float(s.weight) for s in specs]
 
 
@@ -119,14 +134,12 @@ def build_reward_funcs(task, task_cfg, generator_factory, max_new_tokens: int):
         ``(funcs, weights)``.
     """
     funcs, weights = [], []
-    for spec in task.reward_specs(task_cfg):
+    for spec in _reward_specs(task, task_cfg):
         fn = spec.fn
         if spec.counterfactuals:
             fn = CounterfactualReward(fn, spec.counterfactuals, generator_factory, task.group_column, max_new_tokens)
         funcs.append(fn)
         weights.append(float(spec.weight))
-    if not funcs:
-        raise UserError(f"task '{task.name}' declares no rewards with non-zero weight; set weights in its config")
     return funcs, weights
 
 
@@ -142,10 +155,7 @@ def make_grpo_trainer(task, task_cfg, model, processor, train_ds, args_section: 
     section = dict(args_section)
     funcs, weights = build_reward_funcs(task, task_cfg, generator_factory,
                                         int(section.get("max_completion_length", GRPO_DEFAULTS["max_completion_length"])))
-    args = make_grpo_args(section, out_dir, seed, weights)
-    if len(args.reward_weights or []) != len(funcs):
-        raise UserError(f"grpo.reward_weights has {len(args.reward_weights)} entries for {len(funcs)} rewards "
-                        f"({', '.join(f.__name__ for f in funcs)}); set weights in the task section instead")
+    args = make_grpo_args(section, out_dir, seed, weights, [f.__name__ for f in funcs])
     trainer = EmbodiedGRPOTrainer(
         model=model, reward_funcs=funcs, args=args, train_dataset=train_ds, processing_class=processor,
         peft_config=peft_config, callbacks=list(callbacks), group_column=task.group_column,

@@ -21,6 +21,7 @@ def run(args):
     (["stages=[sft,grpo]", "grpo.per_device_train_batch_size=6"], "divisible by num_generations"),
     (["stages=[sft,grpo]", "touch.sensors_per_contact=3", "grpo.per_device_train_batch_size=16"],
      "never fill; use a multiple of 3 prompts, e.g. grpo.per_device_train_batch_size=12"),
+    (["grpo.reward_weights=[1.0]"], "grpo.reward_weights has 1 entries for 4 rewards"),
     (["--model", "nonexistent"], "could not be loaded"),
     (["--model", "./no/such/folder"], "could not be loaded"),
     (["sft.learning_rate=fast", "stages=[sft]"], "sft"),
