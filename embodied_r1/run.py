@@ -109,9 +109,9 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> RunDir | None:
     check_run(cfg, task, state.num_processes)
     run = RunDir(cfg.output_dir or default_output(cfg.task))
     cfg.output_dir = str(run.path)
-    run.prepare(cfg, resume, write=False)  # every rank checks the folder before any rank writes to it
+    run.check(cfg, resume)  # every rank checks the folder before the main process writes to it
     state.wait_for_everyone()
-    created = run.prepare(cfg, resume, write=state.is_main_process)
+    created = run.create(cfg) if state.is_main_process else False
     state.wait_for_everyone()
     log(f"run directory: {run.path}")
     started = False

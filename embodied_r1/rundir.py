@@ -58,16 +58,12 @@ class RunDir:
         tmp.write_text(json.dumps(info, indent=2))
         tmp.replace(self.path / "run.json")  # atomic: a crash never leaves half a run.json
 
-    def prepare(self, cfg: TrainConfig, resume: bool, write: bool = True) -> bool:
-        """Create the folder for a new run, or check that ``--resume`` continues the same task.
+    def check(self, cfg: TrainConfig, resume: bool) -> None:
+        """Check that the folder can hold this run: empty or absent for a new one, the same task for ``--resume``.
 
         Args:
             cfg: The resolved config (for a resume, already checked against the run's own config).
             resume: Continue an existing run.
-            write: Create files (only the main process of a distributed run does; all of them check).
-
-        Returns:
-            True when this call created the folder (a failed start may then remove it whole).
 
         Raises:
             UserError: The folder holds another run and ``resume`` is off, or resume has nothing to continue.
@@ -82,12 +78,18 @@ class RunDir:
             raise UserError(f"--resume: {self.path} holds no run to continue (no run.json); drop --resume to start one")
         if resume and info.get("task") != cfg.task:
             raise UserError(f"--resume: {self.path} holds a run of task '{info.get('task')}', not '{cfg.task}'")
-        if not write:
-            return False
+
+    def create(self, cfg: TrainConfig) -> bool:
+        """Lock the folder and, for a new run, write ``run.json`` and ``config.yaml`` (after :meth:`check`; only
+        the main process of a distributed run calls it).
+
+        Returns:
+            True when this call created the folder (a failed start may then remove it whole).
+        """
         created = not self.path.exists()
         self.path.mkdir(parents=True, exist_ok=True)
         self.lock()
-        if not info:
+        if not self.info():
             self.write_info(task=cfg.task, stages=list(cfg.stages), done=[], created=time.strftime("%Y-%m-%d %H:%M:%S"))
             dump_config(cfg, self.path / "config.yaml")
         return created
@@ -117,7 +119,7 @@ class RunDir:
         self._lock = f
 
     def remove_new(self, created: bool) -> None:
-        """Undo :meth:`prepare` of a new run whose start failed: the folder if this run created it, else the
+        """Undo :meth:`create` of a new run whose start failed: the folder if this run created it, else the
         files it wrote into the (empty) folder it was given."""
         import shutil
 
