@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from embodied_r1.errors import UserError
+from embodied_r1.rollout import RolloutConfig
 
 STAGES = ("sft", "grpo")
 
@@ -93,6 +94,7 @@ class TrainConfig:
             logged step still goes to ``metrics.jsonl`` and TensorBoard.
         data_workers: Processes that build the dataset when it is not cached (None: the cores available to
             this process). Not part of the dataset cache key: the rows are the same for any number.
+        rollout: Which rollout engine generates (GRPO rollouts, counterfactual answers, eval) and its memory.
         grpo: Keyword arguments for ``trl.GRPOConfig``.
         sft: Keyword arguments for ``trl.SFTConfig``.
         task_config: The task's own settings, given in YAML under the task's name.
@@ -107,6 +109,7 @@ class TrainConfig:
     data_workers: int | None = None
     model: ModelConfig = field(default_factory=ModelConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
     grpo: dict = field(default_factory=dict)
     sft: dict = field(default_factory=dict)
     task_config: Any = None
@@ -123,6 +126,7 @@ class TrainConfig:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "task_config"}
         d["model"] = dataclasses.asdict(self.model)
         d["eval"] = dataclasses.asdict(self.eval)
+        d["rollout"] = dataclasses.asdict(self.rollout)
         if self.task_config is not None:
             d[self.task] = dataclasses.asdict(self.task_config) if dataclasses.is_dataclass(self.task_config) else dict(self.task_config)
         return d

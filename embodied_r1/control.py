@@ -50,17 +50,18 @@ def control_task(name: str | None) -> Task:
 
 
 def _run_settings(task: Task, policy: str) -> tuple:
-    """``(task_config, data_seed, model_config)`` of a run directory (its ``config.yaml``), else the task's
-    defaults, seed 0 and no model settings.
+    """``(task_config, data_seed, model_config, rollout_config)`` of a run directory (its ``config.yaml``), else
+    the task's defaults, seed 0, no model settings and the default rollout engine.
 
-    Only the sections a control run uses are read (the task's, ``seed``, ``model``), so that an older run
-    whose training sections no longer validate can still be evaluated.
+    Only the sections a control run uses are read (the task's, ``seed``, ``model``, ``rollout``), so that an older
+    run whose training sections no longer validate can still be evaluated.
     """
     from embodied_r1.config import ModelConfig, build_dataclass, read_yaml
+    from embodied_r1.rollout import RolloutConfig
 
     path = Path(policy) / "config.yaml"
     if not path.is_file():
-        return build_dataclass(task.config_cls, {}, task.name), 0, None
+        return build_dataclass(task.config_cls, {}, task.name), 0, None, RolloutConfig()
     stored = read_yaml(path)
     if stored.get("task") not in (None, task.name):
         raise UserError(f"policy {policy} is a run of task '{stored.get('task')}', not '{task.name}'")
@@ -68,7 +69,8 @@ def _run_settings(task: Task, policy: str) -> tuple:
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise UserError(f"{path}: 'seed' must be an integer, got {seed!r}")
     model = build_dataclass(ModelConfig, stored.get("model"), "model")
-    return build_dataclass(task.config_cls, stored.get(task.name), task.name), seed, model
+    rollout = build_dataclass(RolloutConfig, stored.get("rollout"), "rollout")
+    return build_dataclass(task.config_cls, stored.get(task.name), task.name), seed, model, rollout
 
 
 def _once(fn):
@@ -114,15 +116,15 @@ def control_context(task: Task, options: dict, policy: str | None = None, output
             raise UserError("eval-control --resume needs --output DIR: the folder of the sweep to continue")
         output = str(Path("runs") / f"control-{Path(policy.rstrip('/')).name}-{time.strftime('%Y%m%d-%H%M%S')}")
     builtin = policy in task.control_policies
-    task_config, data_seed, model_cfg = _run_settings(task, policy) if not builtin else (
-        build_dataclass(task.config_cls, {}, task.name), 0, None)
+    task_config, data_seed, model_cfg, rollout_cfg = _run_settings(task, policy) if not builtin else (
+        build_dataclass(task.config_cls, {}, task.name), 0, None, None)
 
     def make_generator(batch_size: int = 16):
         import torch  # noqa: F401  (before anything renders with EGL: a first torch/triton import after EGL can crash)
 
         from embodied_r1.evaluate import load_generator
 
-        return load_generator(policy, model_cfg, data_seed, batch_size)
+        return load_generator(policy, model_cfg, data_seed, batch_size, rollout_cfg)
 
     def load_eval_data():
         from embodied_r1.data import load_or_build

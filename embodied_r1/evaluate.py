@@ -11,11 +11,13 @@ from embodied_r1.counterfactual import counterfactual_answers
 from embodied_r1.data import load_or_build
 from embodied_r1.models.factory import make_model
 from embodied_r1.registry import make_task
-from embodied_r1.rollout import HFGenerator
+from embodied_r1.rollout import RolloutConfig, make_rollout
 
 
-def load_generator(model_spec: str, model_cfg: ModelConfig | None = None, seed: int = 0, batch_size: int = 16):
-    """A :class:`HFGenerator` for a preset, hub id, model folder or run directory, on this process's device."""
+def load_generator(model_spec: str, model_cfg: ModelConfig | None = None, seed: int = 0, batch_size: int = 16,
+                   rollout: RolloutConfig | None = None):
+    """A rollout engine (``rollout.engine``; ``auto``: ``fast`` on a GPU) for a preset, hub id, model folder or
+    run directory, on this process's device."""
     import dataclasses
 
     from embodied_r1.device import process_device
@@ -24,7 +26,7 @@ def load_generator(model_spec: str, model_cfg: ModelConfig | None = None, seed: 
     model, processor = make_model(cfg, seed=seed)
     model = model.to(process_device())
     model.eval()
-    return HFGenerator(model, processor, batch_size=batch_size)
+    return make_rollout(dataclasses.replace(rollout or RolloutConfig(), batch_size=batch_size), model, processor)
 
 
 def answer_rows(generator, rows: list[dict], batch_size: int = 16, max_new_tokens: int = 128, progress: bool = False,
@@ -32,7 +34,7 @@ def answer_rows(generator, rows: list[dict], batch_size: int = 16, max_new_token
     """Greedy answers of ``generator`` to the rows' ``prompt`` and ``images``, ``batch_size`` rows per call.
 
     Args:
-        generator: Has ``generate(prompts, images, max_new_tokens=, temperature=)``.
+        generator: A rollout engine (its ``answer(prompts, images, max_new_tokens=, temperature=)``).
         rows: Dataset rows.
         batch_size: Rows per generation call.
         max_new_tokens: Generation budget per answer.
@@ -48,8 +50,8 @@ def answer_rows(generator, rows: list[dict], batch_size: int = 16, max_new_token
     images = [r.get("images") or [] for r in rows]
     completions: list[str] = []
     for start in tqdm(range(0, len(rows), batch_size), desc=desc, disable=not progress, unit="batch"):
-        completions += generator.generate(prompts[start:start + batch_size], images[start:start + batch_size],
-                                          max_new_tokens=max_new_tokens, temperature=0.0)
+        completions += generator.answer(prompts[start:start + batch_size], images[start:start + batch_size],
+                                        max_new_tokens=max_new_tokens, temperature=0.0)
     return completions
 
 
@@ -89,7 +91,7 @@ def evaluate(cfg: TrainConfig, model_spec: str, out_dir: Path, log=print, progre
     data, _ = load_or_build(task, cfg.task_config, cfg.seed, num_workers=cfg.data_workers)
     split = cfg.eval.split if cfg.eval.split in data else ("test" if "test" in data else "train")
     rows = _rows(data[split], cfg.eval.max_samples, cfg.seed, task.group_column)
-    gen = load_generator(model_spec, cfg.model, cfg.seed, cfg.eval.batch_size)
+    gen = load_generator(model_spec, cfg.model, cfg.seed, cfg.eval.batch_size, cfg.rollout)
     completions = answer_rows(gen, rows, cfg.eval.batch_size, cfg.eval.max_new_tokens, progress=progress,
                               desc=f"eval {cfg.task}")
     prompts = [r["prompt"] for r in rows]

@@ -192,7 +192,7 @@ def _run_stage(stage, cfg, task, model, processor, train_ds, run, peft_config, r
         trainer = make_sft_trainer(task, model, processor, train_ds, cfg.sft, out, cfg.seed, peft_config, callbacks)
     else:
         trainer = make_grpo_trainer(task, cfg.task_config, model, processor, train_ds, cfg.grpo, out, cfg.seed,
-                                    peft_config, callbacks)
+                                    peft_config, callbacks, rollout=cfg.rollout)
         if len(trainer._get_train_sampler()) == 0:
             raise StageError(f"stage grpo: the group sampler formed no batch from {len(train_ds)} rows (groups of "
                              f"'{task.group_column}' do not fill grpo.per_device_train_batch_size / num_generations "

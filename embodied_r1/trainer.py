@@ -1,14 +1,16 @@
 """GRPO and SFT on TRL, with what embodied tasks add: weighted rewards, the counterfactual hook, group batches.
 
-``EmbodiedGRPOTrainer`` subclasses ``trl.GRPOTrainer`` narrowly: it overrides only ``_get_train_sampler`` (to
-batch rows of one group together). Reward weights and per-reward logging are TRL's own (``reward_weights``,
-``rewards/<name>/mean``); counterfactual rewards are plain callables wrapped by
-:class:`embodied_r1.counterfactual.CounterfactualReward`, so nothing of TRL is pasted here.
+``EmbodiedGRPOTrainer`` subclasses ``trl.GRPOTrainer`` narrowly: it overrides ``_get_train_sampler`` (to batch
+rows of one group together) and lets the rollout see the batch's rows (``rollout_rows``). Rollouts come from the
+project's rollout engine through TRL's documented ``rollout_func`` hook (:mod:`embodied_r1.rollout.grpo`), which
+also answers the counterfactual variants in the same engine call. Reward weights and per-reward logging are
+TRL's own (``reward_weights``, ``rewards/<name>/mean``), so nothing of TRL is pasted here.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 from pathlib import Path
 
@@ -18,7 +20,8 @@ from embodied_r1.checkpoints import CheckpointMixin
 from embodied_r1.counterfactual import CounterfactualReward
 from embodied_r1.device import trainer_precision
 from embodied_r1.errors import UserError
-from embodied_r1.rollout import HFGenerator
+from embodied_r1.rollout import RolloutConfig, make_rollout
+from embodied_r1.rollout.grpo import GRPORollout, sampling_from_args
 from embodied_r1.sampler import GroupRepeatSampler
 
 # Defaults that suit a first CPU run; every one can be overridden in the config's grpo/sft section.
@@ -50,6 +53,13 @@ class EmbodiedGRPOTrainer(CheckpointMixin, GRPOTrainer):
     def __init__(self, *args, group_column: str | None = None, **kwargs):
         self.group_column = group_column
         super().__init__(*args, **kwargs)
+
+    def _generate_and_score_completions(self, inputs):
+        self.rollout_rows = inputs  # the rollout reads the rows' images, modalities and groups for counterfactuals
+        try:
+            return super()._generate_and_score_completions(inputs)
+        finally:
+            self.rollout_rows = None
 
     def _get_train_sampler(self, dataset=None):
         dataset = self.train_dataset if dataset is None else dataset
@@ -96,6 +106,8 @@ def make_grpo_args(section: dict, out_dir: Path, seed: int, reward_weights: list
     if reward_names is not None and len(args.reward_weights or []) != len(reward_names):
         raise UserError(f"grpo.reward_weights has {len(args.reward_weights or [])} entries for {len(reward_names)} "
                         f"rewards ({', '.join(reward_names)}); set weights in the task section instead")
+    if not args.use_vllm:
+        sampling_from_args(args)  # settings the project's engines cannot honour fail here, before any work
     return args
 
 
@@ -127,8 +139,12 @@ def reward_weights(task, task_cfg) -> tuple[list[str], list[float]]:
     return [s.name for s in specs], [float(s.weight) for s in specs]
 
 
-def build_reward_funcs(task, task_cfg, generator_factory, max_new_tokens: int):
-    """The task's rewards as TRL callables plus their weights; counterfactual ones get the hook.
+def build_reward_funcs(task, task_cfg, engine_factory=None, max_new_tokens: int = 128):
+    """The task's rewards as TRL callables plus their weights.
+
+    With ``engine_factory`` (runs where TRL generates the rollouts itself, i.e. ``grpo.use_vllm``), rewards that
+    declare counterfactuals are wrapped so they generate their own answers; otherwise they are returned as they
+    are and the rollout hands them ``counterfactual_completions``.
 
     Returns:
         ``(funcs, weights)``.
@@ -136,31 +152,45 @@ def build_reward_funcs(task, task_cfg, generator_factory, max_new_tokens: int):
     funcs, weights = [], []
     for spec in _reward_specs(task, task_cfg):
         fn = spec.fn
-        if spec.counterfactuals:
-            fn = CounterfactualReward(fn, spec.counterfactuals, generator_factory, task.group_column, max_new_tokens)
+        if spec.counterfactuals and engine_factory is not None:
+            fn = CounterfactualReward(fn, spec.counterfactuals, engine_factory, task.group_column, max_new_tokens)
         funcs.append(fn)
         weights.append(float(spec.weight))
     return funcs, weights
 
 
 def make_grpo_trainer(task, task_cfg, model, processor, train_ds, args_section: dict, out_dir: Path,
-                      seed: int, peft_config=None, callbacks=()):
-    """Assemble an :class:`EmbodiedGRPOTrainer` for ``task`` on ``train_ds``."""
-    holder = {}
+                      seed: int, peft_config=None, callbacks=(), rollout: RolloutConfig | None = None):
+    """Assemble an :class:`EmbodiedGRPOTrainer` for ``task`` on ``train_ds``.
 
-    def generator_factory():
-        trainer = holder["trainer"]
-        return HFGenerator(trainer.accelerator.unwrap_model(trainer.model), processor)
+    Rollouts and counterfactual answers come from the engine ``rollout`` selects (one engine per trainer, bound
+    to the trained policy); with ``grpo.use_vllm`` TRL generates the rollouts itself (not exercised here).
+    """
+    holder: dict = {}
+
+    def engine_factory(trainer=None):
+        if "engine" not in holder:
+            trainer = trainer or holder["trainer"]
+            holder["engine"] = make_rollout(rollout, trainer.accelerator.unwrap_model(trainer.model), processor)
+        return holder["engine"]
 
     section = dict(args_section)
-    funcs, weights = build_reward_funcs(task, task_cfg, generator_factory,
-                                        int(section.get("max_completion_length", GRPO_DEFAULTS["max_completion_length"])))
+    use_vllm = bool(section.get("use_vllm", False))
+    max_new = int(section.get("max_completion_length", GRPO_DEFAULTS["max_completion_length"]))
+    funcs, weights = build_reward_funcs(task, task_cfg, engine_factory if use_vllm else None, max_new)
     args = make_grpo_args(section, out_dir, seed, weights, [f.__name__ for f in funcs])
+    rollout_func = None
+    if not use_vllm:
+        os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # rollout_func is TRL's documented hook
+        specs = [cf for spec in _reward_specs(task, task_cfg) for cf in spec.counterfactuals]
+        rollout_func = GRPORollout(engine_factory, specs, task.group_column)
     trainer = EmbodiedGRPOTrainer(
         model=model, reward_funcs=funcs, args=args, train_dataset=train_ds, processing_class=processor,
         peft_config=peft_config, callbacks=list(callbacks), group_column=task.group_column,
+        rollout_func=rollout_func,
     )
     holder["trainer"] = trainer
+    trainer.rollout_engine = engine_factory
     return trainer
 
 

@@ -65,7 +65,8 @@ class TactileGroundedReward:
         Args:
             prompts: Unused (TRL signature).
             completions: Strings or conversational message lists.
-            counterfactual_completions: ``{variant name: [answer text per row]}`` from the core's hook.
+            counterfactual_completions: ``{variant name: [answer text per row]}``, or one ``{variant name:
+                answer text}`` per row (as the core's rollout hands it over).
             **kwargs: Columns ``question_type``, ``answer``, ``num_levels``, ``option_levels``; TRL extras
                 are ignored.
 
@@ -95,7 +96,17 @@ def make_tactile_grounded_reward(margin: float = 0.0, mode: str = "binary") -> T
     return TactileGroundedReward(margin, mode)
 
 
+def _by_variant(cf, n):
+    """``{variant: [answer per row]}`` from either that shape or one ``{variant: answer}`` per row (the shape a
+    rollout's extra field reaches rewards in); rows lacking a variant get ``None`` for it."""
+    if isinstance(cf, (list, tuple)) and len(cf) == n and all(isinstance(r, Mapping) for r in cf):
+        names = list(dict.fromkeys(k for r in cf for k in r))
+        return {k: [r.get(k) for r in cf] for k in names}
+    return cf
+
+
 def _grounded(completions, cf, kwargs, n, margin, mode) -> list[float | None]:
+    cf = _by_variant(cf, n)
     if not isinstance(cf, Mapping):
         return [None] * n
     variants = []

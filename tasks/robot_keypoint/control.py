@@ -68,8 +68,8 @@ class ModelPolicy:
         prompts = [build_prompt("keypoint", task_instruction(t), s, reference_point(t), PANDA_EEF_SIZE)
                    for t, _, s in queries]
         images = [[Image.fromarray(np.asarray(im, dtype=np.uint8))] for _, im, _ in queries]
-        texts = self.generator.generate(prompts, images, max_new_tokens=self.max_new_tokens,
-                                        temperature=self.temperature)
+        texts = self.generator.answer(prompts, images, max_new_tokens=self.max_new_tokens,
+                                      temperature=self.temperature)
         self.calls += 1
         self.batch_sizes.append(len(queries))
         return [(parse_keypoint(t), t) for t in texts]

@@ -5,7 +5,7 @@ from PIL import Image
 from embodied_r1.config import ModelConfig
 from embodied_r1.counterfactual import CounterfactualReward, make_counterfactual
 from embodied_r1.models.factory import make_model
-from embodied_r1.rollout import HFGenerator
+from embodied_r1.rollout.hf import HFEngine
 from embodied_r1.task import CounterfactualSpec
 
 
@@ -51,33 +51,34 @@ def test_bad_mode_rejected():
 
 
 def test_hook_hands_reward_the_answers_on_counterfactual_inputs():
+    """The fallback wrapper (runs where TRL generates rollouts itself) asks the engine once per step for each
+    distinct row's variant and hands the reward one {variant: answer} per row."""
     model, proc = make_model(ModelConfig(name="tiny"), seed=3)
-    real_gen = HFGenerator(model, proc)
+    real = HFEngine(model, proc)
     calls = []
 
-    class Recording:  # delegates to the real generator, recording what it was asked
-        def generate(self, prompts, images, **kw):
-            calls.append((prompts, images))
-            return real_gen.generate(prompts, images, **kw)
+    class Recording(HFEngine):  # the real engine, recording what it was asked
+        def generate(self, requests):
+            calls.append(requests)
+            return super().generate(requests)
 
-    gen = Recording()
     p, im, mods, g = rows()
-    seen = {}
+    seen = []
 
     def probe_reward(prompts, completions, counterfactual_completions=None, **kw):
-        seen.update(counterfactual_completions)
+        seen.extend(counterfactual_completions)
         return [1.0] * len(completions)
 
     spec = CounterfactualSpec("removed", "tactile", "remove")
-    hook = CounterfactualReward(probe_reward, [spec], lambda: gen, "group", max_new_tokens=6)
+    hook = CounterfactualReward(probe_reward, [spec], lambda: Recording(model, proc), "group", max_new_tokens=6)
     # TRL repeats each prompt num_generations times; the hook generates once per distinct row
     rep = lambda xs: [x for x in xs for _ in range(2)]
     out = hook(rep(p), ["c"] * 8, images=rep(im), image_modalities=rep(mods), group=rep(g))
     assert out == [1.0] * 8 and hook.__name__ == "probe_reward"
     cp, ci = make_counterfactual(p, im, mods, g, spec)
-    (asked_prompts, asked_images), = calls
-    assert len(asked_prompts) == 4, "each distinct row is generated once"
-    assert all(len(x) == 1 and x[0] is im[i][1] for i, x in enumerate(asked_images)), "tactile images removed"
-    assert all("[tactile image unavailable]" in str(q) for q in asked_prompts)
-    expected = real_gen.generate(cp, ci, max_new_tokens=6)
-    assert seen["removed"] == rep(expected)
+    (asked,) = calls
+    assert len(asked) == 4, "each distinct row is generated once"
+    assert all(len(r.images) == 1 and r.images[0] is im[i][1] for i, r in enumerate(asked)), "tactile images removed"
+    assert all("[tactile image unavailable]" in str(r.prompt) for r in asked)
+    expected = real.answer(cp, ci, max_new_tokens=6)
+    assert [row["removed"] for row in seen] == rep(expected)

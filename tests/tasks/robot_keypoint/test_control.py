@@ -30,7 +30,7 @@ class FakeGenerator:
     def __init__(self):
         self.calls, self.image_sizes = [], set()
 
-    def generate(self, prompts, images, max_new_tokens, temperature=0.0):
+    def answer(self, prompts, images, max_new_tokens, temperature=0.0):
         self.calls.append(len(prompts))
         self.image_sizes |= {im.size for ims in images for im in ims if hasattr(im, "size")}
         return _answers(prompts)
@@ -82,7 +82,7 @@ def test_a_run_directory_brings_its_own_settings_and_eval_split(tmp_path, monkey
         built.append((task.name, task_cfg, seed))
         return DatasetDict(test=Dataset.from_list(test_rows)), tmp_path / "cache" / "robot-keypoint" / "key"
 
-    def fake_load_generator(spec, model_cfg=None, seed=0, batch_size=16):
+    def fake_load_generator(spec, model_cfg=None, seed=0, batch_size=16, rollout=None):
         loaded.append((spec, model_cfg, seed, batch_size))
         return gen
 
@@ -136,7 +136,7 @@ def test_model_policy_uses_the_training_prompt_and_parser():
     seen = {}
 
     class Generator:
-        def generate(self, prompts, images, max_new_tokens, temperature=0.0):
+        def answer(self, prompts, images, max_new_tokens, temperature=0.0):
             seen["prompts"], seen["images"] = prompts, images
             return ["<think>x</think><answer>[0.1, 0.0, 0.9, 1]</answer>", "garbage"]
 
