@@ -1,121 +1,262 @@
-"""GRPO step and rollout throughput of an offline preset on the current device (prints numbers; not a test).
+"""GRPO and generation throughput: vanilla TRL against the project's core with the ``fast`` engine (prints numbers).
 
-    python benchmarks/grpo_throughput.py --model small --task touch --steps 8
-    python benchmarks/grpo_throughput.py --model qwen2.5-vl-7b-arch --mode rollout --batch 32 --new-tokens 128
-    python benchmarks/grpo_throughput.py --model tiny --steps 2 --set touch.train_contacts=8   # CPU smoke run
+    # GRPO, three arms in one process on one GPU (same model, data shape and GRPO settings):
+    #   trl      vanilla trl.GRPOTrainer with its defaults (HF generate), the task's rewards minus counterfactual ones
+    #   fast     the project's core (EmbodiedGRPOTrainer) with rollout.engine=fast, the same rewards
+    #   fast_cf  the same with the task's counterfactual rewards and their variants answered in the rollout call
+    python benchmarks/grpo_throughput.py --model qwen2.5-vl-3b-arch --lora --steps 6 --json docs/results/perf/grpo_3b.json
+    # generation only: HF generate against the fast engine at 64 and 256 sequences
+    python benchmarks/grpo_throughput.py --mode generate --model qwen2.5-vl-3b-arch --seqs 64 256 --new-tokens 128
+    # CPU smoke run
+    python benchmarks/grpo_throughput.py --model tiny --steps 2 --batch 8 --generations 4 --new-tokens 4 \\
+        --set touch.train_contacts=8 touch.test_contacts=2
 
-Modes:
-  grpo     real TRL GRPO steps (generation + loss + optimizer) on a registered task's data
-  rollout  HFGenerator.generate on the task's prompts (the swappable rollout path), tokens/s
+Completions have a fixed length (random weights never stop: min = max new tokens), so token counts are known.
+tokens/s/GPU counts prompt + completion tokens over step time, as EasyR1 does (TRL's ``num_tokens``).
+The step-time breakdown times TRL's own phases: generation (``_generate``: the rollout, and in ``fast_cf`` the
+counterfactual answers of the same engine call), logprobs (``_get_per_token_logps_and_entropies`` outside the
+loss) and the rest of the step (loss forward, backward, optimizer). The first step (graph capture) is reported
+apart and left out of the means.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+
+
+def _sync():
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+class _Timer:
+    """Wraps a bound method of ``obj`` and adds up its wall time (only calls without autograd when
+    ``no_grad_only``: the logprob passes, not the loss forward)."""
+
+    def __init__(self, obj, name, no_grad_only=False):
+        import torch
+
+        self.total, self.obj, self.name = 0.0, obj, name
+        fn = getattr(obj, name)
+
+        def timed(*a, **kw):
+            if no_grad_only and torch.is_grad_enabled():
+                return fn(*a, **kw)
+            _sync()
+            t = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                _sync()
+                self.total += time.perf_counter() - t
+
+        setattr(obj, name, timed)
+
+
+def _free():
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _grpo_arm(arm, args, task, task_cfg, train, device):
+    """Train ``args.steps`` GRPO steps in one arm; returns its figures."""
+    import torch
+    from transformers import TrainerCallback
+    from trl import GRPOTrainer
+
+    from embodied_r1.config import ModelConfig
+    from embodied_r1.models.factory import make_model, make_peft_config
+    from embodied_r1.rollout import RolloutConfig
+    from embodied_r1.trainer import build_reward_funcs, make_grpo_args, make_grpo_trainer
+
+    _free()
+    mcfg = ModelConfig(name=args.model, lora=args.lora)
+    model, proc = make_model(mcfg, seed=0)
+    out_dir = Path(os.environ.get("BENCH_OUT", "/tmp/grpo_bench")) / arm
+    section = dict(max_steps=args.steps, per_device_train_batch_size=args.batch, num_generations=args.generations,
+                   max_completion_length=args.new_tokens, learning_rate=1e-5, log_completions=False, report_to=[],
+                   save_strategy="no", logging_steps=1, generation_kwargs={"min_new_tokens": args.new_tokens})
+    task.__dict__.pop("reward_specs", None)  # the task's own rewards (an earlier arm may have narrowed them)
+    specs = task.reward_specs(task_cfg)
+    has_cf = any(s.counterfactuals for s in specs)
+    if arm == "fast_cf" and not has_cf:
+        return None
+    if arm in ("trl", "fast"):  # the same rewards in both, none that needs counterfactual answers
+        keep = [s for s in specs if not s.counterfactuals]
+        task.reward_specs = lambda cfg, _keep=keep: _keep
+    peft = make_peft_config(mcfg)
+    if arm == "trl":
+        funcs, weights = build_reward_funcs(task, task_cfg)
+        grpo_args = make_grpo_args(section, out_dir, 0, weights, [f.__name__ for f in funcs])
+        trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=grpo_args, train_dataset=train,
+                              processing_class=proc, peft_config=peft)
+    else:
+        trainer = make_grpo_trainer(task, task_cfg, model, proc, train, section, out_dir, seed=0, peft_config=peft,
+                                    rollout=RolloutConfig(engine="fast", max_batch=args.max_batch))
+    gen_t, lp_t = _Timer(trainer, "_generate"), _Timer(trainer, "_get_per_token_logps_and_entropies", no_grad_only=True)
+    steps: list[dict] = []
+
+    class Record(TrainerCallback):
+        def on_step_begin(self, a, state, control, **kw):
+            _sync()
+            self.t = time.perf_counter()
+            self.g, self.l, self.tok = gen_t.total, lp_t.total, state.num_input_tokens_seen
+
+        def on_step_end(self, a, state, control, **kw):
+            _sync()
+            steps.append(dict(step_s=time.perf_counter() - self.t, gen_s=gen_t.total - self.g,
+                              logp_s=lp_t.total - self.l, tokens=state.num_input_tokens_seen - self.tok))
+
+    trainer.add_callback(Record())
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    trainer.train()
+    steady = steps[1:] or steps
+    n = len(steady)
+    mean = {k: sum(s[k] for s in steady) / n for k in steady[0]}
+    completions = args.batch  # per device per step
+    res = dict(arm=arm, steps=len(steps), first_step_s=steps[0]["step_s"], mean_step_s=mean["step_s"],
+               tokens_per_s_per_gpu=mean["tokens"] / mean["step_s"],
+               rollouts_per_s=completions / mean["step_s"],
+               generation_new_tok_per_s=completions * args.new_tokens / max(mean["gen_s"], 1e-9),
+               breakdown_s=dict(generation=mean["gen_s"], logprobs=mean["logp_s"],
+                                loss_backward_optimizer=mean["step_s"] - mean["gen_s"] - mean["logp_s"]),
+               tokens_per_step=mean["tokens"],
+               peak_gpu_gib=torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None,
+               rewards=[r.__name__ for r in trainer.reward_funcs],
+               final_reward=next((h["reward"] for h in reversed(trainer.state.log_history) if "reward" in h), None))
+    if arm != "trl":
+        engine = trainer.rollout_engine(trainer)
+        res["engine_stats"] = dict(getattr(engine, "stats", {}))
+    print(f"[{arm}] step {res['mean_step_s']:.3f}s (first {res['first_step_s']:.1f}s)  "
+          f"{res['tokens_per_s_per_gpu']:.0f} tok/s/GPU  {res['rollouts_per_s']:.1f} rollouts/s  "
+          f"gen {res['generation_new_tok_per_s']:.0f} new tok/s  breakdown "
+          + " ".join(f"{k}={v:.3f}s" for k, v in res["breakdown_s"].items())
+          + (f"  peak {res['peak_gpu_gib']:.1f} GiB" if res["peak_gpu_gib"] else ""), flush=True)
+    del trainer, model
+    _free()
+    return res
+
+
+def _generate_mode(args, train, device):
+    """HF generate against the fast engine on the task's prompts, fixed-length answers."""
+    import torch
+
+    from embodied_r1.config import ModelConfig
+    from embodied_r1.models.factory import make_model
+    from embodied_r1.rollout import RolloutConfig, RolloutRequest, SamplingParams, make_rollout
+
+    model, proc = make_model(ModelConfig(name=args.model), seed=0)
+    model.eval()
+    rows = [train[i % len(train)] for i in range(max(args.seqs))]
+    sampling = SamplingParams(temperature=1.0, max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens)
+    out = []
+    for seqs in args.seqs:
+        reqs = [RolloutRequest(r["prompt"], r["images"], 1, sampling) for r in rows[:seqs]]
+        res = dict(seqs=seqs, new_tokens=args.new_tokens)
+        for name in args.engines:
+            engine = make_rollout(RolloutConfig(engine=name, max_batch=max(args.seqs), batch_size=seqs), model, proc)
+            _sync()
+            t = time.perf_counter()
+            first = engine.generate(reqs)  # warm-up (graph capture for fast)
+            _sync()
+            warm = time.perf_counter() - t
+            times = []
+            for _ in range(args.repeats):
+                _sync()
+                t = time.perf_counter()
+                got = engine.generate(reqs)
+                _sync()
+                times.append(time.perf_counter() - t)
+            ntok = sum(len(s[0].completion_ids) for s in got)
+            best = min(times)
+            res[name] = dict(seconds=best, warmup_s=warm, new_tok_per_s=ntok / best, new_tokens_total=ntok,
+                             ms_per_step=1000 * best / args.new_tokens,
+                             prompt_tokens_mean=sum(len(s[0].prompt_ids) for s in first) / len(first))
+            print(f"[generate {name}] seqs={seqs} {ntok / best:.0f} new tok/s ({1000 * best / args.new_tokens:.1f} "
+                  f"ms/token step, warm-up {warm:.1f}s, prompt {res[name]['prompt_tokens_mean']:.0f} tok)", flush=True)
+            engine.release()
+            del engine
+            _free()
+        if "hf" in res and "fast" in res:
+            res["speedup"] = res["fast"]["new_tok_per_s"] / res["hf"]["new_tok_per_s"]
+            print(f"[generate] seqs={seqs} fast/hf = {res['speedup']:.1f}x", flush=True)
+        out.append(res)
+    if device == "cuda":
+        print(f"peak {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
+    return out
 
 
 def main() -> None:
     # Data builds render in spawned processes, which re-import this file: nothing may run at import.
-    # ---------------------------------------------------------------- args
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", default="touch", help="registered task (see `embodied-r1 tasks`)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="task data settings, as in train overrides: touch.train_contacts=64")
     p.add_argument("--model", default="small")
-    p.add_argument("--mode", choices=["grpo", "rollout"], default="grpo")
-    p.add_argument("--steps", type=int, default=8)
-    p.add_argument("--batch", type=int, default=16, help="grpo: per-device batch (completions); rollout: prompts")
+    p.add_argument("--mode", choices=["grpo", "generate"], default="grpo")
+    p.add_argument("--arms", nargs="+", default=["trl", "fast", "fast_cf"], choices=["trl", "fast", "fast_cf"])
+    p.add_argument("--engines", nargs="+", default=["hf", "fast"], choices=["hf", "fast"],
+                   help="generate mode: engines to time")
+    p.add_argument("--steps", type=int, default=6, help="grpo: steps per arm (the first is left out of the means)")
+    p.add_argument("--batch", type=int, default=16, help="grpo: completions per device per step")
     p.add_argument("--generations", type=int, default=8)
-    p.add_argument("--new-tokens", type=int, default=64)
-    p.add_argument("--lora", action="store_true")
+    p.add_argument("--new-tokens", type=int, default=128)
+    p.add_argument("--seqs", type=int, nargs="+", default=[64, 256], help="generate: sequences per call")
+    p.add_argument("--repeats", type=int, default=2, help="generate: timed calls per engine (best is kept)")
+    p.add_argument("--max-batch", type=int, default=256, help="fast engine: rows decoded together")
+    p.add_argument("--lora", action="store_true", help="LoRA on the language model (r16)")
     p.add_argument("--json", help="also write the numbers to this file")
     args = p.parse_args()
 
     import torch
 
-    from embodied_r1.config import ModelConfig, load_config
+    from embodied_r1.config import load_config
     from embodied_r1.data import load_or_build
-    from embodied_r1.models.factory import count_parameters, make_model, make_peft_config
     from embodied_r1.registry import REGISTRY
 
     task = REGISTRY.make(args.task)
     task_cfg = load_config(None, [f"task={args.task}", *args.set], lambda n: REGISTRY.get_class(n).config_cls).task_config
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dev_name = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
-
-    # ---------------------------------------------------------------- data + model
-    t0 = time.time()
     data, _ = load_or_build(task, task_cfg, seed=0)
     train = data["train"]
-    t_data = time.time() - t0
-    t0 = time.time()
-    model, proc = make_model(ModelConfig(name=args.model, lora=args.lora), seed=0)
-    n_params = count_parameters(model)
-    t_model = time.time() - t0
-    print(f"device={dev_name} model={args.model} params={n_params / 1e6:.1f}M task={args.task} rows={len(train)} "
-          f"data_s={t_data:.1f} model_s={t_model:.1f}", flush=True)
-    result = {"device": dev_name, "model": args.model, "params": n_params, "task": args.task, "mode": args.mode}
-
-    if args.mode == "rollout":
-        # ------------------------------------------------------------ rollout throughput
-        from embodied_r1.rollout import HFGenerator
-
-        model = model.to(device)
-        # Random weights stop at arbitrary points; force full-length answers so the token count is known.
-        gen = HFGenerator(model, proc, batch_size=args.batch, generate_kwargs={"min_new_tokens": args.new_tokens})
-        rows = [train[i] for i in range(args.batch)]
-        prompts, images = [r["prompt"] for r in rows], [r["images"] for r in rows]
-        gen.generate(prompts[:2], images[:2], max_new_tokens=4)  # warm-up
-        times = []
-        for _ in range(max(1, args.steps)):
-            if device == "cuda":
-                torch.cuda.synchronize()
-            t = time.time()
-            out = gen.generate(prompts, images, max_new_tokens=args.new_tokens, temperature=1.0)
-            if device == "cuda":
-                torch.cuda.synchronize()
-            times.append(time.time() - t)
-        ntok = len(out) * args.new_tokens  # min_new_tokens == max_new_tokens: every answer has this many tokens
-        best = min(times)
-        result.update(batch=args.batch, new_tokens=args.new_tokens, seconds=best, generated_tokens=ntok,
-                      tokens_per_s=ntok / best)
-        print(f"rollout: batch={args.batch} new_tokens={args.new_tokens} best_of_{len(times)}={best:.2f}s "
-              f"generated={ntok} tok -> {ntok / best:.0f} tok/s")
+    result = {"device": dev_name, "model": args.model, "task": args.task, "mode": args.mode, "lora": args.lora,
+              "torch": torch.__version__, "settings": {k: v for k, v in vars(args).items() if k != "json"}}
+    print(f"device={dev_name} model={args.model} task={args.task} rows={len(train)} mode={args.mode}", flush=True)
+    if args.mode == "generate":
+        result["generate"] = _generate_mode(args, train, device)
     else:
-        # ------------------------------------------------------------ GRPO steps
-        from embodied_r1.trainer import make_grpo_trainer
-
-        out_dir = Path(os.environ.get("BENCH_OUT", "/tmp/grpo_bench"))
-        section = dict(max_steps=args.steps, per_device_train_batch_size=args.batch, num_generations=args.generations,
-                       max_completion_length=args.new_tokens, learning_rate=1e-5, log_completions=False, report_to=[],
-                       save_strategy="no", logging_steps=1)
-        trainer = make_grpo_trainer(task, task_cfg, model, proc, train, section, out_dir, seed=0,
-                                    peft_config=make_peft_config(ModelConfig(name=args.model, lora=args.lora)))
-        if device == "cuda":
-            torch.cuda.reset_peak_memory_stats()
-        t = time.time()
-        trainer.train()
-        wall = time.time() - t
-        logs = [h for h in trainer.state.log_history if "step_time" in h]
-        step_times = [h["step_time"] for h in logs]
-        steady = step_times[1:] or step_times
-        toks = [h.get("completions/mean_length", 0) * args.batch for h in logs]
-        peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else float("nan")
-        result.update(steps=args.steps, batch=args.batch, generations=args.generations, wall_s=wall,
-                      mean_step_s=sum(steady) / len(steady), completion_tokens_per_s=sum(toks[1:]) / max(sum(steady), 1e-9),
-                      peak_gpu_gib=peak, final_reward=logs[-1].get("reward") if logs else None)
-        print(f"grpo: steps={args.steps} batch={args.batch} G={args.generations} wall={wall:.1f}s "
-              f"mean_step={result['mean_step_s']:.2f}s completion_tok/s={result['completion_tokens_per_s']:.0f} "
-              f"peak_gpu={peak:.1f}GiB")
+        arms = {}
+        for arm in args.arms:
+            res = _grpo_arm(arm, args, task, task_cfg, train, device)
+            if res is not None:
+                arms[arm] = res
+        result["arms"] = arms
+        if "trl" in arms and "fast" in arms:
+            result["speedup_tokens_per_s"] = arms["fast"]["tokens_per_s_per_gpu"] / arms["trl"]["tokens_per_s_per_gpu"]
+            print(f"fast/trl tokens/s/GPU = {result['speedup_tokens_per_s']:.1f}x")
+        if "fast" in arms and "fast_cf" in arms:
+            result["counterfactual_step_ratio"] = arms["fast_cf"]["mean_step_s"] / arms["fast"]["mean_step_s"]
+            print(f"step with counterfactual variants / without = {result['counterfactual_step_ratio']:.2f}x")
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2))
-    print(json.dumps(result))
+    print(json.dumps({k: v for k, v in result.items() if k != "settings"}))
 
 
 if __name__ == "__main__":

@@ -411,7 +411,7 @@ def _sample(logits, temp, greedy, allow_stop, stop_t, top_k: int, top_p: float, 
     logp = torch.log_softmax(scaled, dim=-1)
     masked = scaled.clone()
     if suppress.numel():
-        masked[:, suppress] = -math.inf
+        masked.index_fill_(1, suppress, -math.inf)
     if stop_t.numel():
         blocked = torch.where(allow_stop.unsqueeze(1), masked[:, stop_t], torch.full_like(masked[:, stop_t], -math.inf))
         masked[:, stop_t] = blocked

@@ -59,11 +59,13 @@ def _forward_logprobs(model, proc, req, sample, temp):
     if "mm_token_type_ids" in kwargs:  # per token: the completion's tokens are text
         kwargs["mm_token_type_ids"] = torch.nn.functional.pad(kwargs["mm_token_type_ids"],
                                                               (0, len(sample.completion_ids)))
+    dev = model.device
     with torch.no_grad():
-        logits = model(input_ids=ids, attention_mask=torch.ones_like(ids), **kwargs).logits[0]
+        logits = model(input_ids=ids.to(dev), attention_mask=torch.ones_like(ids).to(dev),
+                       **{k: v.to(dev) for k, v in kwargs.items()}).logits[0]
     P = len(sample.prompt_ids)
     return torch.log_softmax(logits[P - 1:-1].float() / temp, -1).gather(
-        1, torch.tensor(sample.completion_ids).unsqueeze(1)).squeeze(1).numpy()
+        1, torch.tensor(sample.completion_ids, device=dev).unsqueeze(1)).squeeze(1).cpu().numpy()
 
 
 def test_fast_greedy_with_stops_equals_hf(tiny):
