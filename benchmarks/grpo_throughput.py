@@ -152,6 +152,38 @@ def _grpo_arm(arm, args, task, task_cfg, train, device):
     return res
 
 
+def _profile(model, proc, reqs, args):
+    """Where a fast-engine call's time goes: GPU kernel time per decode step against wall time per step, and the
+    kernels that take most of it (torch.profiler)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from embodied_r1.rollout import RolloutConfig, make_rollout
+
+    engine = make_rollout(RolloutConfig(engine="fast", max_batch=len(reqs)), model, proc)
+    engine.generate(reqs)  # capture and compile outside the profile
+    _sync()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        t = time.perf_counter()
+        engine.generate(reqs)
+        _sync()
+        wall = time.perf_counter() - t
+    events = [e for e in prof.key_averages() if e.device_type.name == "CUDA"]
+    total = sum(e.self_device_time_total for e in events) / 1e6
+    top = sorted(events, key=lambda e: -e.self_device_time_total)[:8]
+    steps = args.new_tokens
+    out = dict(seqs=len(reqs), wall_s=wall, gpu_kernel_s=total, wall_ms_per_step=1000 * wall / steps,
+               gpu_ms_per_step=1000 * total / steps,
+               top_kernels=[dict(name=e.key[:90], ms_per_step=e.self_device_time_total / 1e3 / steps, calls=e.count)
+                            for e in top])
+    print(f"[profile fast] seqs={len(reqs)} wall {out['wall_ms_per_step']:.2f} ms/step, GPU kernels "
+          f"{out['gpu_ms_per_step']:.2f} ms/step", flush=True)
+    for k in out["top_kernels"]:
+        print(f"    {k['ms_per_step']:.3f} ms/step  x{k['calls']}  {k['name']}", flush=True)
+    engine.release()
+    return out
+
+
 def _generate_mode(args, train, device):
     """HF generate against the fast engine on the task's prompts, fixed-length answers."""
     import torch
@@ -192,6 +224,8 @@ def _generate_mode(args, train, device):
             engine.release()
             del engine
             _free()
+        if args.profile and "fast" in args.engines:
+            res["profile"] = _profile(model, proc, reqs, args)
         if "hf" in res and "fast" in res:
             res["speedup"] = res["fast"]["new_tok_per_s"] / res["hf"]["new_tok_per_s"]
             print(f"[generate] seqs={seqs} fast/hf = {res['speedup']:.1f}x", flush=True)
@@ -219,6 +253,7 @@ def main() -> None:
     p.add_argument("--seqs", type=int, nargs="+", default=[64, 256], help="generate: sequences per call")
     p.add_argument("--repeats", type=int, default=2, help="generate: timed calls per engine (best is kept)")
     p.add_argument("--max-batch", type=int, default=256, help="fast engine: rows decoded together")
+    p.add_argument("--profile", action="store_true", help="generate: profile one fast-engine call (GPU kernels)")
     p.add_argument("--lora", action="store_true", help="LoRA on the language model (r16)")
     p.add_argument("--json", help="also write the numbers to this file")
     args = p.parse_args()

@@ -198,6 +198,8 @@ class RolloutConfig:
         release_after_generate: Free the fast engine's cache and graphs after each call (for memory-tight
             runs; the next call rebuilds them).
         batch_size: Prompts per ``model.generate`` call of the ``hf`` engine.
+        compile: Fuse the fast engine's elementwise work (norms, rotary, attention softmax, SiLU) with
+            ``torch.compile`` (CUDA only; the first call compiles, later calls reuse).
     """
 
     engine: str = "auto"
@@ -206,6 +208,7 @@ class RolloutConfig:
     length_bucket: int = 128
     release_after_generate: bool = False
     batch_size: int = 64
+    compile: bool = True
 
     def __post_init__(self):
         if self.engine not in ("auto", *ENGINES):

@@ -85,6 +85,9 @@ class FastEngine(RolloutEngine):
         self._graphs: dict = {}
         self._pool = None
         self._weights_key = None
+        self._weights = None
+        self._merged: list = []
+        self._ops = None
         self._stops: dict = {}
         self.stats = {"graph_captures": 0, "graph_replays": 0, "eager_steps": 0, "vision_images": 0,
                       "vision_distinct": 0, "prefill_prompts": 0, "compactions": 0}
@@ -110,6 +113,7 @@ class FastEngine(RolloutEngine):
         self._graphs.clear()
         self._state = None
         self._pool = None
+        self._weights = None  # merged LoRA copies too
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
@@ -219,6 +223,52 @@ class FastEngine(RolloutEngine):
         kv = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
         return logits, kv, next_pos, mask.bool()
 
+    # ------------------------------------------------------------------ weights
+    def _layer_weights(self):
+        """Per layer the tensors the decode step reads: live parameters, or for LoRA layers a merged copy
+        (base + the active adapters' delta, from peft's ``get_delta_weight``) refreshed in place on every call,
+        so captured graphs stay valid and the step runs plain GEMMs."""
+        if self._weights is not None:
+            return self._weights
+        self._merged = []
+
+        def linear(mod):
+            if hasattr(mod, "base_layer") and hasattr(mod, "get_delta_weight") and not getattr(mod, "merged", False):
+                buf = mod.base_layer.weight.detach().clone()
+                self._merged.append((mod, buf))
+                return buf, mod.base_layer.bias
+            return mod.weight, mod.bias
+
+        layers = []
+        for layer in self.lm.layers:
+            a, m = layer.self_attn, layer.mlp
+            w = {name: linear(getattr(a, name)) for name in ("q_proj", "k_proj", "v_proj", "o_proj")}
+            w.update({name: linear(getattr(m, name)) for name in ("gate_proj", "up_proj", "down_proj")})
+            w["ln1"] = (layer.input_layernorm.weight, layer.input_layernorm.variance_epsilon)
+            w["ln2"] = (layer.post_attention_layernorm.weight, layer.post_attention_layernorm.variance_epsilon)
+            layers.append(w)
+        self._weights = layers
+        self._lm_head = linear(self.base.lm_head)
+        self._norm = (self.lm.norm.weight, self.lm.norm.variance_epsilon)
+        return layers
+
+    @torch.no_grad()
+    def _refresh_merged(self):
+        for mod, buf in self._merged:
+            buf.copy_(mod.base_layer.weight)
+            for name in mod.active_adapters:
+                if name in mod.lora_A:
+                    buf.add_(mod.get_delta_weight(name).to(buf.dtype))
+
+    def _kernels(self, device):
+        """The step's elementwise pieces; fused by ``torch.compile`` on CUDA when ``rollout.compile`` is on."""
+        if self._ops is None:
+            ops = dict(rms=_rms, add_rms=_add_rms, rope=_rope, attend=_attend, silu_mul=_silu_mul)
+            if self.cfg.compile and device.type == "cuda":
+                ops = {k: torch.compile(f, dynamic=True, fullgraph=True) for k, f in ops.items()}
+            self._ops = ops
+        return self._ops
+
     # ------------------------------------------------------------------ buffers
     def _alloc(self, rows_cap: int, length: int, dtype, device):
         """(Re)allocate the static cache and row buffers when a call needs more than they hold."""
@@ -229,23 +279,25 @@ class FastEngine(RolloutEngine):
         length = self.cfg.length_bucket * max(1, 2 ** math.ceil(math.log2(math.ceil(length / self.cfg.length_bucket))))
         B = rows_cap
         kv_shape = (B, self.n_kv, length, self.head_dim)
+        zeros = lambda *shape, dtype=torch.long: torch.zeros(shape, dtype=dtype, device=device)  # noqa: E731
         st = dict(
             length=length, dtype=dtype, device=device, rows=B,
             k=[torch.zeros(kv_shape, dtype=dtype, device=device) for _ in self.lm.layers],
             v=[torch.zeros(kv_shape, dtype=dtype, device=device) for _ in self.lm.layers],
-            mask=torch.zeros(B, length, dtype=torch.bool, device=device),
-            tokens=torch.zeros(B, dtype=torch.long, device=device),
-            pos=torch.zeros(B, dtype=torch.long, device=device),
-            slot=torch.zeros((), dtype=torch.long, device=device),
-            temp=torch.ones(B, dtype=torch.float32, device=device),
-            greedy=torch.zeros(B, dtype=torch.bool, device=device),
-            allow_stop=torch.ones(B, dtype=torch.bool, device=device),
+            mask=zeros(B, length, dtype=torch.bool), slot=zeros(), step=zeros(),
+            tokens=zeros(B), pos=zeros(B), temp=torch.ones(B, device=device), greedy=zeros(B, dtype=torch.bool),
+            done=zeros(B, dtype=torch.bool), max_new=zeros(B), min_new=zeros(B), lengths=zeros(B),
+            out_tok=zeros(B, length), out_lp=zeros(B, length, dtype=torch.float32),
         )
         self._state = st
         return st
 
+    ROW_STATE = ("tokens", "pos", "temp", "greedy", "done", "max_new", "min_new", "lengths", "out_tok", "out_lp",
+                 "mask")
+    STEP_STATE = ("tokens", "pos", "slot", "step", "done", "lengths")
+
     def _stop_tensor(self, stop: tuple, device):
-        """Stop ids as a tensor that lives as long as the engine (captured graphs read it by address)."""
+        """Ids as a tensor that lives as long as the engine (captured graphs read it by address)."""
         key = (stop, str(device))
         if key not in self._stops:
             self._stops[key] = torch.tensor(stop, dtype=torch.long, device=device)
@@ -255,93 +307,92 @@ class FastEngine(RolloutEngine):
         key = tuple(p.data_ptr() for p in self.model.parameters())
         if key != self._weights_key:
             self._graphs.clear()
+            self._weights = None
             self._weights_key = key
 
     # ------------------------------------------------------------------ decode
     def _decode(self, chunk, rows, logits0, kv, next_pos, pmask, top_k, top_p, stop):
         device = logits0.device
-        R = len(rows)
-        P = pmask.shape[1]
+        R, P = len(rows), pmask.shape[1]
         reqs = [chunk.requests[i] for i in rows.tolist()]
-        max_new = torch.tensor([r.sampling.max_new_tokens for r in reqs], device=device)
-        min_new = torch.tensor([r.sampling.min_new_tokens for r in reqs], device=device)
-        temps = torch.tensor([r.sampling.temperature for r in reqs], dtype=torch.float32, device=device)
-        T = int(max_new.max())
+        T = max(r.sampling.max_new_tokens for r in reqs)
         st = self._alloc(self.cfg.max_batch, P + T, kv[0][0].dtype, device)
         self._check_weights()
+        self._layer_weights()
+        self._refresh_merged()
         rows_d = rows.to(device)
         for layer, (k, v) in enumerate(kv):
             st["k"][layer][:R, :, :P] = k.index_select(0, rows_d)
             st["v"][layer][:R, :, :P] = v.index_select(0, rows_d)
         st["mask"].zero_()
         st["mask"][:R, :P] = pmask.index_select(0, rows_d)
+        temps = torch.tensor([r.sampling.temperature for r in reqs], dtype=torch.float32, device=device)
         st["temp"][:R] = temps.clamp(min=1e-6)
+        st["greedy"].fill_(True)
         st["greedy"][:R] = temps == 0
+        st["max_new"][:R] = torch.tensor([r.sampling.max_new_tokens for r in reqs], device=device)
+        st["min_new"][:R] = torch.tensor([r.sampling.min_new_tokens for r in reqs], device=device)
         stop_t = self._stop_tensor(stop, device)
         self._suppress = self._stop_tensor(self.suppress_ids, device)
-        sample_mode = "greedy" if bool((temps == 0).all()) else ("filter" if (top_k or top_p < 1) else "sample")
+        mode = "greedy" if bool((temps == 0).all()) else ("filter" if (top_k or top_p < 1) else "sample")
 
-        out_tok = torch.full((R, T), self.pad_id, dtype=torch.long, device=device)
-        out_lp = torch.zeros((R, T), dtype=torch.float32, device=device)
-        # first token from the prefill logits
-        tok, lp = _sample(logits0.index_select(0, rows_d), st["temp"][:R], st["greedy"][:R], min_new <= 0, stop_t,
-                          top_k, top_p, sample_mode, self._suppress)
-        out_tok[:, 0], out_lp[:, 0] = tok, lp
-        done = torch.isin(tok, stop_t) | (max_new <= 1)
-        lengths = torch.full((R,), T, dtype=torch.long, device=device)
-        lengths = torch.where(done, torch.ones_like(lengths), lengths)
-        st["tokens"][:R] = tok
-        st["pos"][:R] = next_pos.index_select(0, rows_d)
+        # the first token, from the prefill logits
+        tok, lp = _sample(logits0.index_select(0, rows_d), st["temp"][:R], st["greedy"][:R], st["min_new"][:R] <= 0,
+                          stop_t, top_k, top_p, mode, self._suppress)
+        st["out_tok"][:R, 0], st["out_lp"][:R, 0] = tok, lp
+        st["done"].fill_(True)
+        st["done"][:R] = _is_stop(tok, stop_t) | (st["max_new"][:R] <= 1)
+        st["lengths"][:R] = torch.where(st["done"][:R], 1, T)
+        st["tokens"][:R], st["pos"][:R] = tok, next_pos.index_select(0, rows_d)
         st["slot"].fill_(P)
+        st["step"].fill_(1)
+        res_tok = torch.full((R, T), self.pad_id, dtype=torch.long, device=device)
+        res_lp = torch.zeros((R, T), dtype=torch.float32, device=device)
+        res_len = torch.zeros(R, dtype=torch.long, device=device)
         order = torch.arange(R, device=device)  # buffer row -> chunk row
         active = R
         for t in range(1, T):
             if t == 1 or (t - 1) % CHECK_EVERY == 0:  # a host check: stop when all are done, compact when few run
-                alive = (~done).nonzero().view(-1)
+                alive = (~st["done"][:active]).nonzero().view(-1)
                 if alive.numel() == 0:
                     break
                 if _bucket(alive.numel(), self.cfg.max_batch) < _bucket(active, self.cfg.max_batch):
+                    self._collect(st, order, active, T, res_tok, res_lp, res_len)
                     self._compact(st, alive)
-                    order, done = order.index_select(0, alive), done.index_select(0, alive)
-                    max_new, min_new = max_new.index_select(0, alive), min_new.index_select(0, alive)
-                    active = alive.numel()
+                    order, active = order.index_select(0, alive), alive.numel()
                     self.stats["compactions"] += 1
             B = _bucket(active, self.cfg.max_batch)
-            st["allow_stop"][:active] = min_new <= t
-            if B > active:  # padding rows of the bucket: masked out, results ignored
-                st["mask"][active:B] = False
-                st["greedy"][active:B] = True
             L = min(st["length"], self.cfg.length_bucket * math.ceil((P + t) / self.cfg.length_bucket))
-            tok_b, lp_b = self._step(st, B, L, stop_t, top_k, top_p, sample_mode)
-            tok, lp = tok_b[:active], lp_b[:active]
-            tok = torch.where(done, torch.full_like(tok, self.pad_id), tok)
-            lp = torch.where(done, torch.zeros_like(lp), lp)
-            out_tok[order, t] = tok
-            out_lp[order, t] = lp
-            finished = ~done & (torch.isin(tok, stop_t) | (t + 1 >= max_new))
-            lengths[order] = torch.where(finished, torch.full_like(tok, t + 1), lengths[order])
-            done = done | finished
-            st["tokens"][:active] = tok
-            st["pos"][:active] += 1
-            st["slot"] += 1
-        lengths_l = lengths.tolist()
-        toks, lps = out_tok.tolist(), out_lp.tolist()
-        reasons = ["stop" if lengths_l[r] > 0 and toks[r][lengths_l[r] - 1] in stop else "length" for r in range(R)]
-        return toks, lps, lengths_l, reasons
+            self._step(st, B, L, stop_t, top_k, top_p, mode)
+        self._collect(st, order, active, T, res_tok, res_lp, res_len)
+        lengths = res_len.tolist()
+        toks, lps = res_tok.tolist(), res_lp.tolist()
+        reasons = ["stop" if lengths[r] > 0 and toks[r][lengths[r] - 1] in stop else "length" for r in range(R)]
+        return toks, lps, lengths, reasons
+
+    @staticmethod
+    def _collect(st, order, active, T, res_tok, res_lp, res_len):
+        """Copy the buffer rows' outputs to their chunk rows."""
+        res_tok[order] = st["out_tok"][:active, :T]
+        res_lp[order] = st["out_lp"][:active, :T]
+        res_len[order] = st["lengths"][:active]
 
     def _compact(self, st, alive):
-        """Move the rows still decoding to the front of every row buffer."""
+        """Move the rows still decoding to the front of every row buffer; the rest of the bucket is done."""
         n = alive.numel()
         for layer in range(len(st["k"])):
             st["k"][layer][:n] = st["k"][layer].index_select(0, alive)
             st["v"][layer][:n] = st["v"][layer].index_select(0, alive)
-        for name in ("mask", "tokens", "pos", "temp", "greedy"):
+        for name in self.ROW_STATE:
             st[name][:n] = st[name].index_select(0, alive)
+        st["done"][n:] = True
+        st["greedy"][n:] = True
 
     def _step(self, st, B, L, stop_t, top_k, top_p, mode):
-        """One decode step for the first ``B`` buffer rows attending over ``L`` cache positions."""
+        """One decode step for the first ``B`` buffer rows attending over ``L`` cache positions (a graph replay
+        on CUDA: the step also advances its own state, so the host only replays)."""
         def body():
-            return self._forward_step(st, B, L, stop_t, top_k, top_p, mode)
+            self._forward_step(st, B, L, stop_t, top_k, top_p, mode)
 
         if not (self.cfg.cuda_graphs and st["device"].type == "cuda"):
             self.stats["eager_steps"] += 1
@@ -349,56 +400,113 @@ class FastEngine(RolloutEngine):
         key = (B, L, mode, top_k, top_p, tuple(stop_t.tolist()))
         graph = self._graphs.get(key)
         if graph is None:
-            graph = self._capture(body)
-            self._graphs[key] = graph
-        g, outs = graph
-        g.replay()
+            graph = self._graphs[key] = self._capture(st, body)
+        graph.replay()
         self.stats["graph_replays"] += 1
-        return outs
 
-    def _capture(self, body):
+    def _capture(self, st, body):
+        """Capture ``body`` in a CUDA graph; the warm-up run's state changes are undone (its cache writes are
+        repeated by the replay)."""
         if self._pool is None:
             self._pool = torch.cuda.graph_pool_handle()
+        saved = {k: st[k].clone() for k in self.STEP_STATE}
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
-            body()  # warm-up: lazy initialisation outside the capture (writes are idempotent)
+            body()  # warm-up: lazy initialisation and compilation outside the capture
         torch.cuda.current_stream().wait_stream(side)
+        for k, v in saved.items():
+            st[k].copy_(v)
         g = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(g, pool=self._pool):
-            outs = body()
+        inner: list = []
+        try:
+            with torch.cuda.graph(g, pool=self._pool):
+                try:
+                    body()
+                except BaseException as exc:  # the capture's own error would hide this one
+                    inner.append(exc)
+                    raise
+        except BaseException as exc:
+            raise RuntimeError(f"fast engine: CUDA graph capture failed: {inner[0] if inner else exc!r}") from (
+                inner[0] if inner else exc)
         self.stats["graph_captures"] += 1
-        return g, outs
+        return g
 
     def _forward_step(self, st, B, L, stop_t, top_k, top_p, mode):
-        """Embed the rows' last tokens, run every layer against the cache, sample the next tokens."""
-        slot = st["slot"]
+        """Embed the rows' last tokens, run every layer against the cache, sample, and advance the state."""
+        ops = self._kernels(st["device"])
+        slot, step = st["slot"], st["step"]
         st["mask"][:B].index_fill_(1, slot.view(1), True)
         mask = st["mask"][:B, :L].view(B, 1, 1, L)
-        h = self.lm.embed_tokens(st["tokens"][:B]).unsqueeze(1)  # (B, 1, hidden)
-        pos = st["pos"][:B].view(1, B, 1).expand(3, B, 1)
-        cos, sin = self.lm.rotary_emb(h, pos)  # (B, 1, head_dim)
-        for i, layer in enumerate(self.lm.layers):
-            attn = layer.self_attn
-            x = layer.input_layernorm(h)
-            q = attn.q_proj(x).view(B, self.n_heads, self.head_dim)
-            k = attn.k_proj(x).view(B, self.n_kv, self.head_dim)
-            v = attn.v_proj(x).view(B, self.n_kv, self.head_dim)
-            q = q * cos + _rotate_half(q) * sin
-            k = k * cos + _rotate_half(k) * sin
+        h = self.lm.embed_tokens(st["tokens"][:B])  # (B, hidden)
+        cos, sin = self.lm.rotary_emb(h, st["pos"][:B].view(1, B, 1).expand(3, B, 1))
+        cos, sin = cos[:, 0], sin[:, 0]  # (B, head_dim)
+        x = ops["rms"](h, *self._weights[0]["ln1"])
+        for i, w in enumerate(self._weights):
+            q = F.linear(x, *w["q_proj"]).view(B, self.n_heads, self.head_dim)
+            k = F.linear(x, *w["k_proj"]).view(B, self.n_kv, self.head_dim)
+            v = F.linear(x, *w["v_proj"]).view(B, self.n_kv, self.head_dim)
+            q, k = ops["rope"](q, k, cos, sin)
             kc, vc = st["k"][i][:B], st["v"][i][:B]
             kc.index_copy_(2, slot.view(1), k.unsqueeze(2))
             vc.index_copy_(2, slot.view(1), v.unsqueeze(2))
-            qg = q.view(B, self.n_kv, self.n_heads // self.n_kv, self.head_dim)
-            scores = torch.matmul(qg, kc[:, :, :L].transpose(-1, -2)).float() * self.scale
-            scores = scores.masked_fill(~mask, float("-inf"))
-            probs = torch.softmax(scores, dim=-1).to(vc.dtype)
-            o = torch.matmul(probs, vc[:, :, :L]).reshape(B, 1, self.n_heads * self.head_dim)
-            h = h + attn.o_proj(o)
-            h = h + layer.mlp(layer.post_attention_layernorm(h))
-        logits = self.base.lm_head(self.lm.norm(h[:, 0])).float()
-        return _sample(logits, st["temp"][:B], st["greedy"][:B], st["allow_stop"][:B], stop_t, top_k, top_p, mode,
-                       self._suppress)
+            o = ops["attend"](q.view(B, self.n_kv, self.n_heads // self.n_kv, self.head_dim), kc[:, :, :L],
+                              vc[:, :, :L], mask, self.scale)
+            h, x = ops["add_rms"](h, F.linear(o.reshape(B, -1), *w["o_proj"]), *w["ln2"])
+            mlp = F.linear(ops["silu_mul"](F.linear(x, *w["gate_proj"]), F.linear(x, *w["up_proj"])), *w["down_proj"])
+            nxt = self._weights[i + 1]["ln1"] if i + 1 < len(self._weights) else self._norm
+            h, x = ops["add_rms"](h, mlp, *nxt)
+        logits = F.linear(x, *self._lm_head).float()
+        done = st["done"][:B]
+        tok, lp = _sample(logits, st["temp"][:B], st["greedy"][:B], st["min_new"][:B] <= step, stop_t, top_k, top_p,
+                          mode, self._suppress)
+        tok = torch.where(done, self.pad_id, tok)
+        lp = torch.where(done, 0.0, lp)
+        st["out_tok"][:B].index_copy_(1, step.view(1), tok.unsqueeze(1))
+        st["out_lp"][:B].index_copy_(1, step.view(1), lp.unsqueeze(1))
+        finished = ~done & (_is_stop(tok, stop_t) | (step + 1 >= st["max_new"][:B]))
+        st["lengths"][:B] = torch.where(finished, step + 1, st["lengths"][:B])
+        done.logical_or_(finished)
+        st["tokens"][:B] = tok
+        st["pos"][:B] += 1
+        slot += 1
+        step += 1
+
+
+def _is_stop(tok, stop_t):
+    """Whether each token is a stop id (a comparison against the few ids: ``torch.isin`` may sort and
+    synchronise, which a CUDA graph capture forbids)."""
+    return (tok.unsqueeze(1) == stop_t.unsqueeze(0)).any(1)
+
+
+def _rms(x, weight, eps: float):
+    """Qwen2.5-VL's RMSNorm (in float32, weight applied in the input dtype)."""
+    xf = x.float()
+    return weight * (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
+
+
+def _add_rms(h, delta, weight, eps: float):
+    """Residual add, then RMSNorm of the sum: ``(h + delta, rms(h + delta))``."""
+    h = h + delta
+    return h, _rms(h, weight, eps)
+
+
+def _rope(q, k, cos, sin):
+    """Rotary embedding of one position per row (for text tokens the three M-RoPE sections coincide)."""
+    c, s = cos.unsqueeze(1), sin.unsqueeze(1)
+    return q * c + _rotate_half(q) * s, k * c + _rotate_half(k) * s
+
+
+def _attend(q, k, v, mask, scale: float):
+    """Decode attention with grouped query heads: q (B, kv, group, d) against the cache (B, kv, L, d), each key
+    and value read once; masked positions (padding, not yet written) get no weight."""
+    scores = torch.matmul(q, k.transpose(-1, -2)).float() * scale
+    probs = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1).to(v.dtype)
+    return torch.matmul(probs, v)
+
+
+def _silu_mul(gate, up):
+    return F.silu(gate) * up
 
 
 def _sample(logits, temp, greedy, allow_stop, stop_t, top_k: int, top_p: float, mode: str, suppress):

@@ -167,3 +167,28 @@ def test_registry_and_config_errors(tiny):
         RolloutConfig(engine="vllm")
     with pytest.raises(UserError, match="top_p"):
         SamplingParams(top_p=0.0)
+
+
+def test_lora_adapters_are_merged_and_follow_in_place_updates():
+    """With LoRA the fast engine decodes from merged copies; an in-place change of the adapters (what an
+    optimizer step does) shows in the next call without rebuilding the engine."""
+    from peft import get_peft_model
+
+    from embodied_r1.models.factory import make_peft_config
+
+    mcfg = ModelConfig(name="tiny", lora=True)
+    base, proc = make_model(mcfg, seed=3)
+    model = get_peft_model(base, make_peft_config(mcfg))
+    reqs = _requests(3, sampling=SamplingParams(temperature=0.0, max_new_tokens=10))
+    fast = FastEngine(model, proc)
+    before = fast.generate(reqs)
+    assert fast._merged, "LoRA layers decode from merged copies"
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.add_(torch.randn_like(p) * 0.5)
+    after, ref = fast.generate(reqs), HFEngine(model, proc).generate(reqs)
+    assert [s[0].completion_ids for s in after] == [s[0].completion_ids for s in ref]
+    assert any(np.abs(np.array(a[0].logprobs) - np.array(b[0].logprobs)).max() > 1e-3 for a, b in zip(before, after))
+    for a, b in zip(after, ref):
+        assert np.allclose(a[0].logprobs, b[0].logprobs, atol=1e-4)
