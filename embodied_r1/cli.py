@@ -394,7 +394,7 @@ def plot(run_dir):
     rows = run.read_metrics()
     if not rows:
         raise UserError(f"{run_dir} has no metrics.jsonl rows yet; is it a run directory?")
-    for p in plot_run(rows, run.path / "plots"):
+    for p in plot_run(run.read_metrics(kind=None), run.path / "plots"):
         click.echo(f"plot: {p}")
 
 

@@ -25,8 +25,10 @@ from typing import Any
 import yaml
 
 from embodied_r1.errors import UserError
+from embodied_r1.stages.encoder_config import EncoderConfig
+from embodied_r1.stages.registry import stage_names
 
-STAGES = ("sft", "grpo")
+STAGES = stage_names()
 
 
 @dataclass
@@ -85,7 +87,8 @@ class TrainConfig:
 
     Args:
         task: Registered task name (see ``embodied-r1 tasks``).
-        stages: Stages to run in order, from ``sft`` and ``grpo``.
+        stages: Stages to run in order, from ``encoder``, ``sft`` and ``grpo`` (:mod:`embodied_r1.stages`); each
+            starts from the model the one before it saved.
         seed: Seed for data generation, model init and training.
         output_dir: Run directory (default ``runs/<task>-<timestamp>``).
         max_train_samples: Cap on training rows (None: all).
@@ -95,6 +98,7 @@ class TrainConfig:
             this process). Not part of the dataset cache key: the rows are the same for any number.
         grpo: Keyword arguments for ``trl.GRPOConfig``.
         sft: Keyword arguments for ``trl.SFTConfig``.
+        encoder: Settings of the ``encoder`` stage (:class:`embodied_r1.stages.encoder_config.EncoderConfig`).
         task_config: The task's own settings, given in YAML under the task's name.
     """
 
@@ -109,6 +113,7 @@ class TrainConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     grpo: dict = field(default_factory=dict)
     sft: dict = field(default_factory=dict)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
     task_config: Any = None
 
     def __post_init__(self):
@@ -123,6 +128,7 @@ class TrainConfig:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "task_config"}
         d["model"] = dataclasses.asdict(self.model)
         d["eval"] = dataclasses.asdict(self.eval)
+        d["encoder"] = dataclasses.asdict(self.encoder)
         if self.task_config is not None:
             d[self.task] = dataclasses.asdict(self.task_config) if dataclasses.is_dataclass(self.task_config) else dict(self.task_config)
         return d

@@ -119,7 +119,7 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> RunDir | None:
     if not state.is_main_process:
         return None
     write_samples(run)
-    plots = plot_run(run.read_metrics(), run.path / "plots")
+    plots = plot_run(run.read_metrics(kind=None), run.path / "plots")
     for p in plots:
         log(f"plot: {p}")
     return run

@@ -12,6 +12,7 @@ from embodied_r1.errors import UserError
 
 #: The built-in stages, in the order a full recipe runs them.
 _STAGES: dict[str, str | type] = {
+    "encoder": "embodied_r1.stages.encoder:EncoderStage",
     "sft": "embodied_r1.stages.trl_stages:SFTStage",
     "grpo": "embodied_r1.stages.trl_stages:GRPOStage",
 }
@@ -20,8 +21,8 @@ _STAGES: dict[str, str | type] = {
 def stage_names() -> tuple[str, ...]:
     """Names of the registered stages.
 
-    >>> stage_names()[:2]
-    ('sft', 'grpo')
+    >>> stage_names()[:3]
+    ('encoder', 'sft', 'grpo')
     """
     return tuple(_STAGES)
 
