@@ -92,6 +92,8 @@ class EncoderStage(Stage):
         encoder_modality(cfg, task)
 
     def build_trainer(self, ctx: StageContext, callbacks: list):
+        import torch
+
         from embodied_r1.models.factory import vision_tower
         from embodied_r1.stages.encoder_batches import TransitionCollator, TransitionDataset
         from embodied_r1.stages.jepa import JEPAEncoder
@@ -105,9 +107,11 @@ class EncoderStage(Stage):
         properties = list(data.num_levels)
         tower = vision_tower(ctx.model).requires_grad_(True)  # this stage trains the tower, frozen later or not
         before = self._probe(ctx, tower, data) if ecfg.probe and ctx.is_main else None
-        online = _with_lora(tower, ecfg) if ecfg.lora else tower
-        model = JEPAEncoder(online, tower.config.out_hidden_size, ecfg.predict, ecfg.predictor_hidden,
-                            len(properties), ecfg.property_weight, ecfg.contrastive_weight, ecfg.temperature)
+        with torch.random.fork_rng(devices=[]):  # adapters and heads start from weights the run's seed fixes
+            torch.manual_seed(ctx.cfg.seed)
+            online = _with_lora(tower, ecfg) if ecfg.lora else tower
+            model = JEPAEncoder(online, tower.config.out_hidden_size, ecfg.predict, ecfg.predictor_hidden,
+                                len(properties), ecfg.property_weight, ecfg.contrastive_weight, ecfg.temperature)
         dataset = TransitionDataset(data.train, properties, data.num_levels)
         ctx.log(f"stage encoder: {len(dataset.events)} events x {dataset.steps} transitions, "
                 f"{sum(len(e) for e in dataset.events) // len(dataset.events)} views each; probe sets "
