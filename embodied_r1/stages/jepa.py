@@ -71,7 +71,10 @@ class JEPAEncoder(nn.Module):
         hidden = predictor_hidden or 2 * latent_dim
         self.predictor = nn.Sequential(nn.Linear(latent_dim, hidden), nn.GELU(), nn.Linear(hidden, latent_dim))
         self.property_head = nn.Linear(latent_dim, num_properties) if num_properties and property_weight else None
-        self.projector = nn.Linear(latent_dim, latent_dim) if contrastive_weight else None
+        # The projector batch-normalises first: a random tower's pooled latents share one large component (cosine
+        # ~1 between any two images), so without it InfoNCE sits at log(rows - 1) with no gradient (measured).
+        self.projector = (nn.Sequential(nn.BatchNorm1d(latent_dim), nn.Linear(latent_dim, latent_dim))
+                          if contrastive_weight else None)
         self.predict = predict
         self.property_weight = property_weight
         self.contrastive_weight = contrastive_weight
