@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from embodied_r1.errors import UserError
+from embodied_r1.stages.registry import stage_names
 
 EPILOG_TRAIN = """\b
 Examples:
@@ -110,7 +111,7 @@ def _resume_config(task, config, overrides, extra, output: str, allow_change: bo
 @click.option("--task", "-t", help="Registered task name (see `embodied-r1 tasks`).")
 @click.option("--config", "-c", type=click.Path(), help="YAML config (see configs/).")
 @click.option("--model", "-m", help="Preset (tiny, small, qwen2.5-vl-3b-arch, qwen2.5-vl-7b-arch), hub id or folder.")
-@click.option("--stage", type=click.Choice(["sft", "grpo"]), help="Run only this stage (default: the config's stages).")
+@click.option("--stage", type=click.Choice(stage_names()), help="Run only this stage (default: the config's stages).")
 @click.option("--output", "-o", type=click.Path(), help="Run directory (default runs/<task>-<time>).")
 @click.option("--resume", is_flag=True, help="Continue the run in --output from its last complete checkpoint, "
                                               "with the run's own config.")
@@ -393,7 +394,7 @@ def plot(run_dir):
     rows = run.read_metrics()
     if not rows:
         raise UserError(f"{run_dir} has no metrics.jsonl rows yet; is it a run directory?")
-    for p in plot_run(rows, run.path / "plots"):
+    for p in plot_run(run.read_metrics(kind=None), run.path / "plots"):
         click.echo(f"plot: {p}")
 
 

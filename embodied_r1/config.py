@@ -26,8 +26,10 @@ import yaml
 
 from embodied_r1.errors import UserError
 from embodied_r1.rollout import RolloutConfig
+from embodied_r1.stages.encoder_config import EncoderConfig
+from embodied_r1.stages.registry import stage_names
 
-STAGES = ("sft", "grpo")
+STAGES = stage_names()
 
 
 @dataclass
@@ -86,7 +88,8 @@ class TrainConfig:
 
     Args:
         task: Registered task name (see ``embodied-r1 tasks``).
-        stages: Stages to run in order, from ``sft`` and ``grpo``.
+        stages: Stages to run in order, from ``encoder``, ``sft`` and ``grpo`` (:mod:`embodied_r1.stages`); each
+            starts from the model the one before it saved.
         seed: Seed for data generation, model init and training.
         output_dir: Run directory (default ``runs/<task>-<timestamp>``).
         max_train_samples: Cap on training rows (None: all).
@@ -97,6 +100,7 @@ class TrainConfig:
         rollout: Which rollout engine generates (GRPO rollouts, counterfactual answers, eval) and its memory.
         grpo: Keyword arguments for ``trl.GRPOConfig``.
         sft: Keyword arguments for ``trl.SFTConfig``.
+        encoder: Settings of the ``encoder`` stage (:class:`embodied_r1.stages.encoder_config.EncoderConfig`).
         task_config: The task's own settings, given in YAML under the task's name.
     """
 
@@ -112,6 +116,7 @@ class TrainConfig:
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     grpo: dict = field(default_factory=dict)
     sft: dict = field(default_factory=dict)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
     task_config: Any = None
 
     def __post_init__(self):
@@ -127,6 +132,7 @@ class TrainConfig:
         d["model"] = dataclasses.asdict(self.model)
         d["eval"] = dataclasses.asdict(self.eval)
         d["rollout"] = dataclasses.asdict(self.rollout)
+        d["encoder"] = dataclasses.asdict(self.encoder)
         if self.task_config is not None:
             d[self.task] = dataclasses.asdict(self.task_config) if dataclasses.is_dataclass(self.task_config) else dict(self.task_config)
         return d

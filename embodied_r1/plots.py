@@ -17,10 +17,10 @@ def _smooth(y: np.ndarray, k: int) -> np.ndarray:
 
 
 def plot_run(rows: list[dict], out_dir: Path) -> list[Path]:
-    """Draw reward curves (total and each reward) and training metrics per stage.
+    """Draw reward curves (total and each reward), training metrics per stage, and the encoder's probe.
 
     Args:
-        rows: ``metrics.jsonl`` rows.
+        rows: ``metrics.jsonl`` rows (training rows; probe rows draw ``encoder_probe.png``; others are skipped).
         out_dir: Folder for the PNGs.
 
     Returns:
@@ -31,7 +31,11 @@ def plot_run(rows: list[dict], out_dir: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from embodied_r1.rundir import row_kind
+
     out_dir.mkdir(parents=True, exist_ok=True)
+    probes = [r for r in rows if row_kind(r) == "probe"]
+    rows = [r for r in rows if row_kind(r) == "train"]
     written = []
     grpo = [r for r in rows if r.get("stage") == "grpo" and "reward" in r]
     if grpo:
@@ -57,21 +61,78 @@ def plot_run(rows: list[dict], out_dir: Path) -> list[Path]:
         fig.savefig(p, dpi=110)
         plt.close(fig)
         written.append(p)
-    for stage in ("sft", "grpo"):
-        srows = [r for r in rows if r.get("stage") == stage and "loss" in r]
-        if not srows:
-            continue
-        keys = [k for k in ("loss", "grad_norm", "entropy", "completions/mean_length", "learning_rate", "mean_token_accuracy")
-                if any(k in r for r in srows)]
-        fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3.2), squeeze=False)
-        for ax, k in zip(axes[0], keys):
-            pts = [(r["step"], r[k]) for r in srows if k in r]
-            ax.plot([p[0] for p in pts], [p[1] for p in pts])
-            ax.set(title=k, xlabel="step")
-        fig.suptitle(f"{stage} training metrics")
-        fig.tight_layout()
-        p = out_dir / f"{stage}_metrics.png"
-        fig.savefig(p, dpi=100)
-        plt.close(fig)
-        written.append(p)
+    for stage in dict.fromkeys(r.get("stage") for r in rows if "loss" in r):
+        written.append(_plot_stage_metrics([r for r in rows if r.get("stage") == stage and "loss" in r], stage, out_dir))
+    written += plot_probe(probes, out_dir)
     return written
+
+
+#: Curves drawn per stage, where its rows have them.
+STAGE_KEYS = ("loss", "jepa_loss", "property_loss", "contrastive_loss", "grad_norm", "entropy",
+              "completions/mean_length", "learning_rate", "mean_token_accuracy")
+
+
+def _plot_stage_metrics(srows: list[dict], stage: str, out_dir: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in STAGE_KEYS if any(k in r for r in srows)]
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3.2), squeeze=False)
+    for ax, k in zip(axes[0], keys):
+        pts = [(r["step"], r[k]) for r in srows if k in r]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts])
+        ax.set(title=k, xlabel="step")
+    fig.suptitle(f"{stage} training metrics")
+    fig.tight_layout()
+    p = out_dir / f"{stage}_metrics.png"
+    fig.savefig(p, dpi=100)
+    plt.close(fig)
+    return p
+
+
+def plot_probe(rows: list[dict], out_dir: Path) -> list[Path]:
+    """Bar chart of the encoder stage's linear-probe accuracy per property and held-out set, before and after the
+    stage, against the majority-class floor (the last probe row counts).
+
+    Args:
+        rows: Probe rows of ``metrics.jsonl`` (keys ``probe/<set>/<property>``, ``probe_before/...``,
+            ``probe_majority/...``).
+        out_dir: Folder for ``encoder_probe.png``.
+
+    Returns:
+        The written file, or nothing without probe results.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    row = rows[-1] if rows else {}
+    cells = [tuple(k.split("/")[1:]) for k in row if k.startswith("probe/")]
+    if not cells:
+        return []
+    sets = list(dict.fromkeys(c[0] for c in cells))
+    props = list(dict.fromkeys(c[1] for c in cells))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(1, len(sets), figsize=(1.9 * len(props) + 1.6, 3.6) if len(sets) == 1 else
+                             (3.4 * len(sets) + 0.6 * len(props), 3.6), squeeze=False, sharey=True)
+    x = np.arange(len(props))
+    for ax, name in zip(axes[0], sets):
+        for j, (prefix, label, color) in enumerate((("probe_before", "before the stage", "tab:gray"),
+                                                    ("probe", f"after (step {row.get('step')})", "tab:blue"))):
+            vals = [row.get(f"{prefix}/{name}/{p}", np.nan) for p in props]
+            bars = ax.bar(x + (j - 0.5) * 0.38, vals, 0.38, label=label, color=color)
+            ax.bar_label(bars, fmt="%.2f", fontsize=7)
+        floor = [row.get(f"probe_majority/{name}/{p}", np.nan) for p in props]
+        ax.scatter(x, floor, marker="_", s=900, color="tab:red", label="majority class", zorder=3)
+        n = row.get(f"probe_n/{name}")
+        ax.set(title=name.replace("_", " ") + (f" ({n} sequences)" if n else ""), xticks=x, xticklabels=props,
+               ylim=(0, 1.1))
+    axes[0][0].set_ylabel("linear-probe accuracy")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=3, frameon=False)
+    fig.suptitle("encoder stage: linear probe on frozen pooled features (fit on train sequences)", fontsize=9)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    p = out_dir / "encoder_probe.png"
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    return [p]

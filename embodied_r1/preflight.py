@@ -8,7 +8,6 @@ costs a second and leaves nothing behind, instead of failing after a long SFT st
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from embodied_r1.config import TrainConfig
@@ -27,16 +26,10 @@ def check_run(cfg: TrainConfig, task, num_processes: int = 1) -> None:
     Raises:
         UserError: One line naming the setting to change.
     """
-    from embodied_r1.trainer import make_grpo_args, make_sft_args, reward_weights
+    from embodied_r1.stages import get_stage
 
-    out = Path(tempfile.gettempdir()) / "embodied-r1-preflight"  # TRL's configs only store the path
-    for stage in cfg.stages:
-        if stage == "sft":
-            make_sft_args(cfg.sft, out, cfg.seed)
-        elif stage == "grpo":
-            names, weights = reward_weights(task, cfg.task_config)
-            args = make_grpo_args(cfg.grpo, out, cfg.seed, weights, names)
-            check_group_packing(task, cfg, args, num_processes)
+    for stage in cfg.stages:  # each stage checks its own section (embodied_r1.stages.Stage.check)
+        get_stage(stage).check(cfg, task, num_processes)
     check_model_reference(cfg.model.name)
 
 

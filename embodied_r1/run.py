@@ -11,13 +11,15 @@ from transformers import TrainerCallback
 from embodied_r1.checkpoints import checkpoint_step
 from embodied_r1.config import TrainConfig
 from embodied_r1.data import load_or_build
-from embodied_r1.errors import UserError
-from embodied_r1.models.factory import make_model, make_peft_config, save_model_info
-from embodied_r1.monitor import CompactProgress, SignalMonitor
+from embodied_r1.models.factory import make_model
+from embodied_r1.monitor import CompactProgress
 from embodied_r1.plots import plot_run
 from embodied_r1.preflight import check_run
 from embodied_r1.registry import make_task
 from embodied_r1.rundir import MetricsCallback, RunDir, write_samples
+from embodied_r1.stages import StageContext, StageError, get_stage
+
+__all__ = ["Preempted", "PreemptionCallback", "StageError", "train"]
 
 
 class PreemptionCallback(TrainerCallback):
@@ -74,18 +76,6 @@ def default_output(task: str) -> Path:
     return Path("runs") / f"{task}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def _save_final(model, processor, path: Path, origin: str) -> None:
-    model.save_pretrained(str(path))
-    processor.save_pretrained(str(path))
-    save_model_info(path, model, origin)
-
-
-def _unwrap(model, lora: bool):
-    if lora and hasattr(model, "merge_and_unload"):
-        return model.merge_and_unload()
-    return model
-
-
 def train(cfg: TrainConfig, resume: bool = False, log=print) -> RunDir | None:
     """Run the configured stages; returns the run directory (None on the other ranks of a distributed run).
 
@@ -116,15 +106,10 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> RunDir | None:
     log(f"run directory: {run.path}")
     started = False
     try:
-        with state.main_process_first():  # the main process builds the cache, the others then read it
-            data, data_path = load_or_build(task, cfg.task_config, cfg.seed, num_workers=cfg.data_workers)
-        log(f"dataset: {data_path} ({', '.join(f'{k}={len(v)}' for k, v in data.items())})")
-        train_ds = data["train"]
-        if cfg.max_train_samples:
-            train_ds = train_ds.shuffle(seed=cfg.seed).select(range(min(cfg.max_train_samples, len(train_ds))))
-        model, processor = make_model(cfg.model, seed=cfg.seed)
+        train_ds = _task_rows(cfg, task, state, log) if _uses_task_rows(cfg.stages) else None
+        initial = make_model(cfg.model, seed=cfg.seed)
         started = True
-        _run_stages(cfg, task, model, processor, train_ds, run, resume, state, log)
+        _run_stages(cfg, task, initial, train_ds, run, resume, state, log)
     except BaseException:
         if not started and not resume and state.is_main_process:
             run.remove_new(created)  # a failed start leaves nothing that would block the retry
@@ -134,34 +119,63 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> RunDir | None:
     if not state.is_main_process:
         return None
     write_samples(run)
-    plots = plot_run(run.read_metrics(), run.path / "plots")
+    plots = plot_run(run.read_metrics(kind=None), run.path / "plots")
     for p in plots:
         log(f"plot: {p}")
     return run
 
 
-def _run_stages(cfg, task, model, processor, train_ds, run, resume, state, log):
-    from transformers import Qwen2_5_VLForConditionalGeneration
+def _uses_task_rows(stages) -> bool:
+    return any(get_stage(s).uses_task_dataset for s in stages)
 
-    peft_config = make_peft_config(cfg.model)
+
+def _task_rows(cfg: TrainConfig, task, state, log):
+    """The task's training rows (built once into the cache by the main process, read by the others)."""
+    with state.main_process_first():
+        data, data_path = load_or_build(task, cfg.task_config, cfg.seed, num_workers=cfg.data_workers)
+    log(f"dataset: {data_path} ({', '.join(f'{k}={len(v)}' for k, v in data.items())})")
+    train_ds = data["train"]
+    if cfg.max_train_samples:
+        train_ds = train_ds.shuffle(seed=cfg.seed).select(range(min(cfg.max_train_samples, len(train_ds))))
+    return train_ds
+
+
+def _stage_model(cfg: TrainConfig, folder: Path):
+    """A stage's starting model and processor, loaded from the folder the previous stage saved."""
+    import dataclasses
+
+    return make_model(dataclasses.replace(cfg.model, name=str(folder)), seed=cfg.seed)
+
+
+def _run_stages(cfg, task, initial, train_ds, run, resume, state, log):
+    """Run each stage in turn; each starts from the model the previous one saved to disk.
+
+    Args:
+        initial: ``(model, processor)`` of the run's ``model`` setting, the first stage's start.
+    """
+    source = None  # the folder the previous stage saved its model to
     stages = list(cfg.stages)
-    for i, stage in enumerate(stages):
-        final = run.path / "final" if i == len(stages) - 1 else run.stage_dir(stage) / "final"
-        if run.is_done(stage) and (final / "config.json").exists():
-            log(f"stage {stage}: already done, loading {final}")
-            model = Qwen2_5_VLForConditionalGeneration.from_pretrained(str(final), dtype=model.dtype)
+    for i, name in enumerate(stages):
+        stage = get_stage(name)
+        final = run.path / "final" if i == len(stages) - 1 else run.stage_dir(name) / "final"
+        if run.is_done(name) and (final / "config.json").exists():
+            log(f"stage {name}: already done, its model is {final}")
+            source, initial = final, None
             continue
-        model = _run_stage(stage, cfg, task, model, processor, train_ds, run, peft_config, resume, log, state)
-        model = _unwrap(model, cfg.model.lora)
+        if source is not None:
+            log(f"stage {name}: loading the model of the previous stage from {source}")
+        model, processor = initial if source is None else _stage_model(cfg, source)
+        initial = None
+        ctx = StageContext(cfg=cfg, task=task, model=model, processor=processor, out=run.stage_dir(name), run=run,
+                           train_dataset=train_ds, log=log, is_main=state.is_main_process)
+        model = _run_stage(stage, ctx, resume, state)
         if state.is_main_process:
-            _save_final(model, processor, final, cfg.model.name)
-            run.mark_done(stage)
+            stage.save(model, processor, final, cfg.model.name)
+            run.mark_done(name)
         state.wait_for_everyone()
-        log(f"stage {stage}: done, model saved to {final}")
-
-
-class StageError(UserError):
-    """A stage ended without training (no batch could be formed, or no step ran)."""
+        log(f"stage {name}: done, model saved to {final}")
+        source = final
+        del model, ctx
 
 
 def _resume_point(run: RunDir, stage: str, log, main: bool = True) -> str | None:
@@ -181,44 +195,39 @@ def _resume_point(run: RunDir, stage: str, log, main: bool = True) -> str | None
     return ckpt
 
 
-def _run_stage(stage, cfg, task, model, processor, train_ds, run, peft_config, resume, log, state):
-    from embodied_r1.trainer import make_grpo_trainer, make_sft_trainer
+def _run_stage(stage, ctx: StageContext, resume: bool, state):
+    """Build the stage's trainer, resume it from its newest complete checkpoint, train, and finish it.
 
-    out = run.stage_dir(stage)
-    pre = PreemptionCallback().install()
-    monitor = SignalMonitor(log) if stage == "grpo" else None
-    callbacks = [MetricsCallback(run, stage), pre] + ([monitor] if monitor else [])
-    if stage == "sft":
-        trainer = make_sft_trainer(task, model, processor, train_ds, cfg.sft, out, cfg.seed, peft_config, callbacks)
-    else:
-        trainer = make_grpo_trainer(task, cfg.task_config, model, processor, train_ds, cfg.grpo, out, cfg.seed,
-                                    peft_config, callbacks, rollout=cfg.rollout)
-        if len(trainer._get_train_sampler()) == 0:
-            raise StageError(f"stage grpo: the group sampler formed no batch from {len(train_ds)} rows (groups of "
-                             f"'{task.group_column}' do not fill grpo.per_device_train_batch_size / num_generations "
-                             f"prompts); use a batch that is a multiple of the group size or more rows")
+    Returns:
+        The full policy model to save (:meth:`embodied_r1.stages.Stage.finish`).
+    """
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
+    name, run, log, cfg = stage.name, ctx.run, ctx.log, ctx.cfg
+    pre = PreemptionCallback().install()
+    extra = stage.callbacks(ctx)
+    trainer = stage.build_trainer(ctx, [MetricsCallback(run, name), pre, *extra])
     trainer.remove_callback(ProgressCallback)  # its full metrics dict every step drowns the console
     trainer.remove_callback(PrinterCallback)
-    trainer.add_callback(CompactProgress(stage, cfg.log_every))
-    ckpt = _resume_point(run, stage, log, state.is_main_process) if resume else None
+    trainer.add_callback(CompactProgress(name, cfg.log_every))
+    ckpt = _resume_point(run, name, log, state.is_main_process) if resume else None
     if ckpt:
-        log(f"stage {stage}: resuming from {ckpt}")
+        log(f"stage {name}: resuming from {ckpt}")
     start = checkpoint_step(ckpt) if ckpt else 0
-    log(f"stage {stage}: training ({trainer.args.max_steps} steps)")
+    log(f"stage {name}: training ({trainer.args.max_steps} steps)")
     try:
         trainer.train(resume_from_checkpoint=ckpt)
     finally:
         pre.uninstall()
     if state.num_processes > 1:  # each rank says where it stopped: they must agree
-        print(f"stage {stage}: rank {state.process_index} stopped at step {trainer.state.global_step}", flush=True)
+        print(f"stage {name}: rank {state.process_index} stopped at step {trainer.state.global_step}", flush=True)
     if pre.requested:
-        raise Preempted(f"stage {stage} preempted at step {trainer.state.global_step}; checkpoint saved in {out}; "
+        raise Preempted(f"stage {name} preempted at step {trainer.state.global_step}; checkpoint saved in {ctx.out}; "
                         f"continue with --resume --output {run.path}")
     if trainer.state.global_step <= start < trainer.args.max_steps:
-        raise StageError(f"stage {stage} trained no step (step {trainer.state.global_step} of "
+        raise StageError(f"stage {name} trained no step (step {trainer.state.global_step} of "
                          f"{trainer.args.max_steps}); check that the data holds enough rows for one batch")
-    if monitor is not None and monitor.warning and state.is_main_process:
-        run.write_info(warnings=[*run.info().get("warnings", []), monitor.warning])
-    return trainer.model
+    warnings = [cb.warning for cb in extra if getattr(cb, "warning", None)]
+    if warnings and state.is_main_process:
+        run.write_info(warnings=[*run.info().get("warnings", []), *warnings])
+    return stage.finish(trainer, ctx)

@@ -6,10 +6,12 @@ Layout::
       run.json            task, stages and which of them are done
       config.yaml         the resolved config
       metrics.jsonl       one JSON line per logged training step ("kind": "train") and one per finished stage
-                          ("kind": "summary"), every stage ("stage" field); each step appears once, resumed or not
+                          ("kind": "summary"), every stage ("stage" field); each step appears once, resumed or not;
+                          the encoder stage adds its linear-probe accuracies ("kind": "probe")
       config_changes.jsonl  settings changed on a resume with --allow-config-change
       .lock               held by the training process (another train in the same folder is refused)
-      sft/, grpo/         TRL output folders: checkpoint-N/, runs/ (TensorBoard), completions/*.parquet
+      encoder/, sft/, grpo/  stage folders: checkpoint-N/, runs/ (TensorBoard), completions/*.parquet, final/
+                          (the stage's model, which the next stage starts from)
       samples.jsonl       a sample of GRPO completions with their rewards
       final/              the trained model and processor (LoRA merged)
       plots/*.png         reward and metric curves
@@ -174,9 +176,14 @@ class RunDir:
                 rows.append(row)
         return rows
 
+    def append_metrics(self, row: dict) -> None:
+        """Append one row to ``metrics.jsonl`` (flushed with the line)."""
+        with self.metrics_path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+
     def truncate_metrics(self, stage: str, step: int) -> int:
         """Drop the rows a resume from ``step`` will log again: the stage's training rows past ``step``, its
-        summary row, and every row of the stages after it. Rewritten atomically.
+        end-of-stage rows (summary, probe), and every row of the stages after it. Rewritten atomically.
 
         Returns:
             The number of rows removed.
@@ -193,7 +200,7 @@ class RunDir:
                 dropped += 1  # a torn line from the kill
                 continue
             mine = row.get("stage") == stage
-            if row.get("stage") in later or (mine and (row_kind(row) == "summary" or row.get("step", 0) > step)):
+            if row.get("stage") in later or (mine and (row_kind(row) != "train" or row.get("step", 0) > step)):
                 dropped += 1
                 continue
             keep.append(line)
@@ -223,8 +230,7 @@ class MetricsCallback(TrainerCallback):
         for k, v in logs.items():
             if isinstance(v, (int, float)) and not (isinstance(v, float) and not math.isfinite(v)):
                 row[k] = v
-        with self.run.metrics_path.open("a") as f:
-            f.write(json.dumps(row) + "\n")
+        self.run.append_metrics(row)
 
 
 def write_samples(run: RunDir, limit: int = 64) -> Path | None:

@@ -134,6 +134,39 @@ class RewardSpec:
         return getattr(self.fn, "__name__", type(self.fn).__name__)
 
 
+@dataclass
+class EncoderSequence:
+    """One recorded event for the encoder stage: frames of one view in time order (e.g. a press, force rising).
+
+    Args:
+        frames: ``H x W x 3`` uint8 arrays (or PIL images), in time order; all of one size.
+        group: The physical event; sequences of one group recorded by other views (sensors) are the
+            cross-view positives of the contrastive term.
+        view: The sensor or camera that recorded it.
+        labels: Property name -> ordinal level (for the property head and the linear probe); may be empty.
+    """
+
+    frames: list
+    group: str
+    view: str
+    labels: dict = field(default_factory=dict)
+
+
+@dataclass
+class EncoderData:
+    """What the encoder stage trains and probes on (:meth:`Task.encoder_data`).
+
+    Args:
+        train: Training sequences; the stage batches all sequences of one ``group`` together.
+        eval: Held-out sets by name (e.g. ``heldout_objects``, ``heldout_sensor``) for the linear probe.
+        num_levels: Property name -> number of ordinal levels of its labels.
+    """
+
+    train: list
+    eval: dict = field(default_factory=dict)
+    num_levels: dict = field(default_factory=dict)
+
+
 class Task:
     """Base class of a task plugin. Subclasses set the class attributes and implement the methods."""
 
@@ -237,6 +270,24 @@ class Task:
         for spec in self.reward_specs(cfg):
             out += [c for c in spec.counterfactuals if c not in out]
         return out
+
+    #: Image modalities whose frame sequences :meth:`encoder_data` can give the ``encoder`` stage (none: the task
+    #: offers no encoder data, and a run with that stage is refused before any work).
+    encoder_modalities: ClassVar[tuple[str, ...]] = ()
+
+    def encoder_data(self, cfg: Any, seed: int, modality: str, frames: int) -> EncoderData | None:
+        """Frame sequences of one image modality for the ``encoder`` stage (default: None, the task has none).
+
+        Args:
+            cfg: An instance of ``config_cls`` (its data settings: sizes, splits, views).
+            seed: Seed of the run; the same seed must give the same sequences (resume relies on it).
+            modality: One of :attr:`encoder_modalities`.
+            frames: Frames per sequence (>= 2).
+
+        Returns:
+            An :class:`EncoderData`, or None when the task has no such sequences.
+        """
+        return None
 
     def dataset_card(self, cfg: Any, ds) -> dict:
         """Extra fields for the dataset's ``card.json`` (counts per question type, label conventions, ...)."""

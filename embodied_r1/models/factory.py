@@ -141,14 +141,21 @@ def make_model(cfg: ModelConfig, seed: int = 0):
     else:
         model, processor = _load_pretrained(name, cfg, dtype)
     if cfg.freeze_vision:
-        for p in _vision_tower(model).parameters():
+        for p in vision_tower(model).parameters():
             p.requires_grad_(False)
     return model, processor
 
 
-def _vision_tower(model):
+def vision_tower(model):
+    """The vision tower of a Qwen2.5-VL model (``model.model.visual``)."""
     inner = getattr(model, "model", model)
     return getattr(inner, "visual", None) or getattr(model, "visual")
+
+
+def set_vision_tower(model, tower) -> None:
+    """Put ``tower`` in place of the vision tower of a Qwen2.5-VL model (e.g. one trained by the encoder stage)."""
+    inner = getattr(model, "model", model)
+    inner.visual = tower
 
 
 def _load_pretrained(name: str, cfg: ModelConfig, dtype):

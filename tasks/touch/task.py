@@ -23,6 +23,8 @@ class TouchTask(Task):
     recipe = RECIPE
     #: Touch-R1's four rewards; the core's default ``reward_specs`` builds them with ``cfg.rewards``.
     reward_table = REWARD_TABLE
+    #: The encoder stage trains on simulated press sequences (see :meth:`encoder_data`).
+    encoder_modalities = ("tactile",)
 
     def group_size(self, cfg: TouchConfig) -> int:
         """Rows per contact: one per sensor it is rendered through."""
@@ -48,6 +50,13 @@ class TouchTask(Task):
         from tasks.touch.data import dataset_card
 
         return dataset_card(cfg, ds)
+
+    def encoder_data(self, cfg: TouchConfig, seed: int, modality: str, frames: int):
+        """Simulated press sequences for the encoder stage (:mod:`tasks.touch.encoder_data`); with real data
+        configured they still come from the simulated catalogue."""
+        from tasks.touch.encoder_data import touch_encoder_data
+
+        return touch_encoder_data(cfg, seed, frames)
 
     def counterfactual_specs(self, cfg: TouchConfig) -> list[CounterfactualSpec]:
         """The tactile counterfactual variants named in ``cfg.counterfactuals`` (those the tactile-grounded

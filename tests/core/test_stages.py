@@ -1,0 +1,191 @@
+"""The stage registry and the encoder stage: preflight refusals, the encoder -> SFT -> GRPO chain through the
+checkpoints on disk, and a kill -9 inside the encoder stage resumed into the same run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from click.testing import CliRunner
+from safetensors.torch import load_file
+
+from embodied_r1.checkpoints import MARKER
+from embodied_r1.cli import main
+from embodied_r1.config import ModelConfig
+from embodied_r1.errors import UserError
+from embodied_r1.models.factory import make_model, vision_tower
+from embodied_r1.rundir import RunDir
+from embodied_r1.stages import get_stage
+
+TOUCH_FAST = ["touch.train_contacts=8", "touch.test_contacts=3", "touch.num_materials=12"]
+ENCODER_FAST = ["encoder.max_steps=4", "encoder.save_steps=2", "encoder.frames=3", "encoder.batch_size=4"]
+
+
+def run(args):
+    return CliRunner().invoke(main, args, catch_exceptions=False)
+
+
+def _one_error(res) -> str:
+    errors = [x for x in res.output.splitlines() if x.startswith("error:")]
+    assert res.exit_code == 2 and len(errors) == 1, res.output
+    return errors[0]
+
+
+def _visual(folder) -> dict:
+    """The vision-tower tensors of a saved model folder (hub key layout: ``visual.*``)."""
+    return {k: v for k, v in load_file(folder / "model.safetensors").items() if "visual." in k}
+
+
+def test_unknown_stage_lists_the_known_ones():
+    with pytest.raises(UserError, match="unknown stage 'warmup'; known stages: encoder, sft, grpo"):
+        get_stage("warmup")
+    res = run(["train", "--task", "touch", "stages=[encoder,warmup]"])
+    assert "encoder, sft, grpo" in _one_error(res)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["stages=[encoder,sft]"], "task 'toy' offers no frame sequences for the encoder stage"),
+    (["stages=[encoder]", "encoder.frames=1"], "encoder.frames must be an integer >= 2"),
+    (["stages=[encoder]", "encoder.predict=pixels"], "encoder.predict 'pixels' is not one of pooled, patch"),
+    (["stages=[encoder]", "encoder.ema_decay=1.0"], "encoder.ema_decay must be in [0, 1)"),
+    (["stages=[encoder]", "encoder.ema_dacay=0.9"], "did you mean 'ema_decay'"),
+])
+def test_bad_encoder_settings_fail_before_any_work(tmp_path, toy_registered, monkeypatch, args, message):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("EMBODIED_R1_DATA", str(cache))
+    out = tmp_path / "run"
+    res = run(["train", "--task", "toy", "--output", str(out), *args])
+    assert message in _one_error(res)
+    assert not out.exists() and not cache.exists()
+
+
+def test_a_modality_the_task_lacks_is_refused(tmp_path):
+    res = run(["train", "--task", "touch", "--output", str(tmp_path / "run"), "stages=[encoder]",
+               "encoder.modality=visual", *TOUCH_FAST])
+    assert "encoder.modality 'visual' is not one task 'touch' offers: tactile" in _one_error(res)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_encoder_sft_grpo_chain_through_the_saved_models(tmp_path):
+    """The CLI's full Touch-R1 chain on tiny: SFT and GRPO keep the tower frozen here, so the final model's tower
+    is exactly the one the encoder stage saved, which differs from the preset's: SFT started from that folder."""
+    out = tmp_path / "run"
+    res = run(["train", "--task", "touch", "--output", str(out), "stages=[encoder,sft,grpo]", "model.freeze_vision=true",
+               *ENCODER_FAST, "sft.max_steps=2", "grpo.max_steps=1", "grpo.max_completion_length=8",
+               "grpo.num_completions_to_print=0", *TOUCH_FAST])
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "run.json").read_text())["done"] == ["encoder", "sft", "grpo"]
+    assert f"stage sft: loading the model of the previous stage from {out / 'encoder' / 'final'}" in res.output
+    assert f"stage grpo: loading the model of the previous stage from {out / 'sft' / 'final'}" in res.output
+    encoded, final = _visual(out / "encoder" / "final"), _visual(out / "final")
+    preset, _ = make_model(ModelConfig(name="tiny"), seed=0)
+    preset.save_pretrained(tmp_path / "preset")
+    start = _visual(tmp_path / "preset")
+    assert encoded.keys() == final.keys() == start.keys() and encoded
+    assert all(torch.equal(encoded[k], final[k]) for k in encoded), "SFT/GRPO must start from the encoder's tower"
+    assert not all(torch.equal(encoded[k], start[k]) for k in encoded), "the encoder stage trained the tower"
+    rows = RunDir(out).read_metrics(kind=None)
+    assert {r["stage"] for r in rows if r["kind"] == "train"} == {"encoder", "sft", "grpo"}
+    (probe,) = [r for r in rows if r["kind"] == "probe"]
+    for s in ("heldout_objects", "heldout_sensor"):
+        for p in ("hardness", "roughness", "bumpiness"):
+            assert 0.0 <= probe[f"probe/{s}/{p}"] <= 1.0 and f"probe_before/{s}/{p}" in probe
+    assert {"jepa_loss", "property_loss", "contrastive_loss"} <= set(rows[0])
+    for png in ("encoder_probe.png", "encoder_metrics.png", "sft_metrics.png", "rewards.png"):
+        assert (out / "plots" / png).stat().st_size > 0, png
+
+
+@pytest.mark.slow
+def test_lora_encoder_is_merged_into_a_plain_tower(tmp_path):
+    out = tmp_path / "run"
+    res = run(["train", "--task", "touch", "--output", str(out), "stages=[encoder]", "encoder.lora=true",
+               "encoder.lora_r=4", "encoder.predict=patch", "encoder.probe=false", *ENCODER_FAST, *TOUCH_FAST])
+    assert res.exit_code == 0, res.output
+    saved = load_file(out / "final" / "model.safetensors")
+    assert not [k for k in saved if "lora" in k]
+    model, _ = make_model(ModelConfig(name=str(out)))  # loads as a plain Qwen2.5-VL folder
+    preset, _ = make_model(ModelConfig(name="tiny"), seed=0)
+    a, b = vision_tower(model).state_dict(), vision_tower(preset).state_dict()
+    changed = [k for k in a if not torch.equal(a[k], b[k])]
+    assert changed and all(("blocks" in k or "merger" in k) and "norm" not in k for k in changed), changed
+
+
+def test_the_target_moves_only_by_its_moving_average():
+    from embodied_r1.stages.jepa import JEPAEncoder
+
+    model, processor = make_model(ModelConfig(name="tiny"), seed=0)
+    tower = vision_tower(model)
+    jepa = JEPAEncoder(tower, tower.config.out_hidden_size, num_properties=1, property_weight=1.0,
+                       contrastive_weight=1.0)
+    import numpy as np
+
+    frames = [np.full((56, 56, 3), v, np.uint8) for v in (10, 80, 160, 240)]
+    now = processor.image_processor(images=frames, return_tensors="pt")
+    nxt = processor.image_processor(images=frames[::-1], return_tensors="pt")
+    out = jepa(now["pixel_values"], now["image_grid_thw"], nxt["pixel_values"], nxt["image_grid_thw"],
+               torch.tensor([0, 0, 1, 1]), torch.ones(4, 1) * 0.5, torch.ones(4, 1))
+    out["loss"].backward()
+    assert set(out) == {"loss", "jepa_loss", "property_loss", "contrastive_loss"}
+    assert all(p.grad is None for p in jepa.target.parameters()), "stop-gradient on the target"
+    name, p = next((n, p) for n, p in tower.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0)
+    before = dict(jepa.target.named_parameters())[name].detach().clone()
+    with torch.no_grad():
+        p.add_(1.0)
+    jepa.update_target(0.75)
+    after = dict(jepa.target.named_parameters())[name]
+    assert torch.allclose(after, before + 0.25)
+
+
+def test_probe_rows_are_dropped_on_resume(tmp_path):
+    run_dir = RunDir(tmp_path)
+    run_dir.write_info(task="t", stages=["encoder", "sft"], done=[])
+    for r in ({"stage": "encoder", "kind": "train", "step": 2}, {"stage": "encoder", "kind": "train", "step": 4},
+              {"stage": "encoder", "kind": "probe", "step": 4, "probe/a/b": 0.5}):
+        run_dir.append_metrics(r)
+    assert run_dir.truncate_metrics("encoder", 4) == 1
+    assert [r["kind"] for r in run_dir.read_metrics(kind=None)] == ["train", "train"]
+
+
+def _cli(args, env):
+    return [sys.executable, "-m", "embodied_r1.cli", "train", *args], dict(env=env, text=True)
+
+
+ENCODER_RUN = ["--task", "touch", "stages=[encoder]", "encoder.max_steps=12", "encoder.save_steps=4",
+               "encoder.frames=3", "encoder.batch_size=4", *TOUCH_FAST]
+
+
+@pytest.mark.slow
+def test_kill9_inside_the_encoder_stage_resumes_the_same_run(tmp_path):
+    env = dict(os.environ, EMBODIED_R1_DATA=str(tmp_path / "cache"), PYTHONUNBUFFERED="1")
+    ref, out = tmp_path / "ref", tmp_path / "run"
+    cmd, kw = _cli([*ENCODER_RUN, "--output", str(ref)], env)
+    assert subprocess.run(cmd, capture_output=True, **kw).returncode == 0
+    cmd, kw = _cli([*ENCODER_RUN, "--output", str(out)], env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if (out / "encoder" / "checkpoint-4" / MARKER).exists() and len(RunDir(out).read_metrics()) >= 6:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "final").exists()
+    cmd, kw = _cli(["--output", str(out), "--resume"], env)
+    res = subprocess.run(cmd, capture_output=True, **kw)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "stage encoder: resuming from" in res.stdout
+    got, want = RunDir(out).read_metrics(kind=None), RunDir(ref).read_metrics(kind=None)
+    assert [r["step"] for r in got if r["kind"] == "train"] == list(range(1, 13)), "every step exactly once"
+    assert [r["kind"] for r in got].count("probe") == 1
+    # the same online tower, EMA target, heads, optimizer and batches: every term of every step is the same
+    for a, b in zip([r for r in got if r["kind"] == "train"], [r for r in want if r["kind"] == "train"]):
+        for k in ("loss", "jepa_loss", "property_loss", "contrastive_loss", "learning_rate"):
+            assert a[k] == pytest.approx(b[k], rel=1e-4, abs=1e-5), (a["step"], k)
+    pa, pb = _visual(out / "final"), _visual(ref / "final")
+    assert all(torch.allclose(pa[k], pb[k], atol=1e-5) for k in pa)
