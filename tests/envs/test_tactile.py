@@ -462,3 +462,12 @@ def test_random_sensor_renders_the_same_physics():
             assert tac.depth_mm == pytest.approx(compression_split(2.5, sensor.k_gel, mat.k_obj)[0], rel=0.02)
             depths.append(tac.depth_mm)
         assert depths[0] > depths[1] > depths[2]
+
+
+def test_random_sensors_docstring_examples():
+    import doctest
+
+    import envs.tactile.random_sensors as module
+
+    res = doctest.testmod(module)
+    assert res.failed == 0 and res.attempted > 0

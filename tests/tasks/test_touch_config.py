@@ -35,7 +35,9 @@ def test_importing_the_task_is_light():
 def test_defaults():
     c = TouchConfig()
     assert c.num_levels == 3 and c.press_frames == 1 and c.heldout_sensor == "marker_gel"
-    assert c.train_sensors == ["gelsight_mini", "digit", "gelsight_r15"]
+    assert c.train_sensors == ["gelsight_mini", "digit", "gelsight_r15"] and c.heldout_sensors == ["marker_gel"]
+    assert c.objects == "fresh" and c.random_sensor_fraction == 0.5
+    assert TouchConfig(heldout_sensor=None).heldout_sensors == []
     assert c.rewards == {"ordinal_accuracy_reward": {"weight": 1.0},
                          "cross_sensor_consistency_reward": {"weight": 0.5},
                          "touch_format_reward": {"weight": 0.2, "max_chars": 1500},
@@ -59,6 +61,10 @@ def test_partial_dicts_keep_the_other_defaults():
     ({"train_sensors": ["digit", "marker_gel"]}, "also in touch.train_sensors"),
     ({"heldout_sensor": "xense"}, "heldout_sensor 'xense'"),
     ({"sensors_per_contact": 4}, "sensors_per_contact"),
+    ({"objects": "library"}, "touch.objects 'library' is not one of fresh, catalog"),
+    ({"random_sensor_fraction": 1.5}, "random_sensor_fraction must be a number in [0, 1]"),
+    ({"heldout_sensor": ["tac3d", "digit"]}, "heldout_sensor 'digit' is also in touch.train_sensors"),
+    ({"heldout_sensor": ["tac3d", "xense"]}, "heldout_sensor has unknown entries ['xense']"),
     ({"question_mix": {"riddle": 1}}, "unknown question type 'riddle'"),
     ({"question_mix": {q: 0 for q in ("level", "compare", "superlative", "conflict", "cross_sensor")}}, "all zero"),
     ({"rewards": {"accuracy": 1}}, "unknown reward 'touch.rewards.accuracy'"),
