@@ -22,14 +22,13 @@ def test_touch_ceiling_smoke(tmp_path, data):
     assert "heldout_objects" in stdout and "accuracy / OMAE" in stdout
 
 
-def test_touch_ceiling_data_is_the_same_for_any_number_of_workers():
-    import importlib.util
+def test_touch_ceiling_data_is_the_same_for_any_number_of_workers(monkeypatch):
+    import importlib
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "touch_ceiling.py"
-    spec = importlib.util.spec_from_file_location("touch_ceiling", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    # on sys.path for the whole test: the spawned workers import the script by name
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    mod = importlib.import_module("touch_ceiling")
     args = mod.Args(train_contacts=60, test_contacts=3, image_size=24)
     cfg = mod.data_config(args)
     one = mod.build_data(args, cfg)
