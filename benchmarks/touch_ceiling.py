@@ -48,6 +48,9 @@ class Args:
     lr: float = 2e-3
     seed: int = 0
     workers: int = 1
+    """processes rendering the data (the data are the same for any number)"""
+    threads: int = 0
+    """torch CPU threads (0: torch's default; 1 is much faster on a CPU shared with other work)"""
     device: str = "auto"
     out: str | None = None
     smoke: bool = False
@@ -57,7 +60,7 @@ def parse_args() -> Args:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", choices=("new", "old"), default=Args.data)
     for name in ("train_contacts", "test_contacts", "image_size", "catalog_size", "width", "epochs", "batch_size",
-                 "seed", "workers"):
+                 "seed", "workers", "threads"):
         p.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(Args, name))
     p.add_argument("--lr", type=float, default=Args.lr)
     p.add_argument("--random-sensor-fraction", type=float, default=None)
@@ -67,7 +70,7 @@ def parse_args() -> Args:
     args = Args(**{k: v for k, v in vars(p.parse_args()).items()})
     if args.smoke:
         args.train_contacts, args.test_contacts, args.image_size = 24, 6, 32
-        args.width, args.epochs, args.batch_size = 8, 1, 16
+        args.width, args.epochs, args.batch_size, args.threads = 8, 1, 16, 1
     return args
 
 
@@ -166,7 +169,8 @@ def make_model(width: int, num_levels: int):
         def __init__(self):
             super().__init__()
             w = width
-            self.net = nn.Sequential(nn.Conv2d(3, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
+            # stride-2 stem as in ResNet-18 (which adds a max-pool too), then 3 stages of basic blocks
+            self.net = nn.Sequential(nn.Conv2d(3, w, 3, 2, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
                                      Block(w, w, 1), Block(w, 2 * w, 2), Block(2 * w, 2 * w, 1),
                                      Block(2 * w, 4 * w, 2), Block(4 * w, 4 * w, 1), Block(4 * w, 8 * w, 2),
                                      nn.AdaptiveAvgPool2d(1), nn.Flatten())
@@ -260,6 +264,8 @@ if __name__ == "__main__":
     t0 = time.perf_counter()
     device = pick_device(args.device)
     torch.manual_seed(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     cfg = data_config(args)
 
     # ---- data: train readings, held-out objects, each held-out sensor ----

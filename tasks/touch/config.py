@@ -29,7 +29,7 @@ PROPERTIES = ("hardness", "roughness", "bumpiness")
 QUESTION_TYPES = ("level", "compare", "superlative", "conflict", "cross_sensor")
 #: Counterfactual variant name -> the core's mode (Touch-R1: tactile removed, shuffled, noise-masked).
 COUNTERFACTUAL_MODES = {"removed": "remove", "shuffled": "swap", "noise": "noise"}
-REAL_FORMATS = ("octopi", "ssvtp")
+REAL_FORMATS = ("octopi", "octopi15", "ssvtp")
 OBJECT_MODES = ("fresh", "catalog")
 REAL_MODES = ("replace", "add")
 
@@ -102,8 +102,12 @@ class TouchConfig:
         visual_size: Side of the camera images in pixels.
         counterfactuals: Variants of the tactile-grounded reward and of eval, from ``removed`` (image dropped),
             ``shuffled`` (another contact's image) and ``noise`` (noise with the image's mean and std).
-        real_data: Folder of a real dataset (Octopi/PhysiCLeAR or TVL SSVTP layout), or None.
-        real_data_format: ``octopi`` or ``ssvtp``.
+        real_data: Folder of a real dataset (Octopi/PhysiCLeAR processed data, Octopi-1.5 ``samples``, or TVL
+            SSVTP), or None.
+        real_data_format: ``octopi`` (PhysiCLeAR), ``octopi15`` (Octopi-1.5) or ``ssvtp``.
+        real_labels: For ``octopi``: where the labels are, since the PhysiCLeAR release ships none: an Octopi
+            checkout (its ``utils/constants.py`` is parsed, never run), that file itself, or a labels file
+            (``.json``/``.csv``); None looks for ``object_properties.json``/``.csv`` in ``real_data``.
         real_data_mode: ``replace`` (only real rows) or ``add`` (real rows appended to the simulated ones).
         real_frames: Frames taken from each real Octopi sample folder (evenly spaced).
         real_heldout_fraction: For SSVTP (which ships no splits): fraction of samples hashed into ``test``.
@@ -138,6 +142,7 @@ class TouchConfig:
     counterfactuals: list = field(default_factory=lambda: ["removed", "shuffled", "noise"])
     real_data: str | None = None
     real_data_format: str = "octopi"
+    real_labels: str | None = None
     real_data_mode: str = "replace"
     real_frames: int = 1
     real_heldout_fraction: float = 0.2
@@ -204,6 +209,9 @@ class TouchConfig:
     def _check_real(self) -> None:
         if self.real_data is not None and not isinstance(self.real_data, str):
             raise UserError(f"touch.real_data must be a folder path or null, got {self.real_data!r}")
+        if self.real_labels is not None and not isinstance(self.real_labels, str):
+            raise UserError(f"touch.real_labels must be a path (an Octopi checkout, its utils/constants.py, or a "
+                            f"labels file) or null, got {self.real_labels!r}")
         if self.real_data_format not in REAL_FORMATS:
             raise UserError(f"touch.real_data_format '{self.real_data_format}' is not one of {', '.join(REAL_FORMATS)}")
         if self.real_data_mode not in REAL_MODES:

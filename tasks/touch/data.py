@@ -233,6 +233,7 @@ def dataset_card(cfg: TouchConfig, ds) -> dict:
         "sensors_per_contact": cfg.sensors_per_contact,
         "question_mix": cfg.mix, "press_frames": cfg.press_frames, "image_size": cfg.image_size,
         "real_data": cfg.real_data, "real_data_format": cfg.real_data_format if cfg.real_data else None,
+        "real_labels": cfg.real_labels if cfg.real_data else None,
     }
     counts, groups = {}, {}
     for split, d in ds.items():

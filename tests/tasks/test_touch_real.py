@@ -94,7 +94,7 @@ def _expect(c, *fragments):
 
 def test_octopi_errors_name_the_file(tmp_path):
     root = make_octopi_folder(tmp_path / "a", labels="none")
-    _expect(cfg(root), "missing labels file", "object_properties.json")
+    _expect(cfg(root), "no labels for", str(root), "set touch.real_labels", "HARDNESS_RANK")
 
     root = make_octopi_folder(tmp_path / "b")
     (root / "train_samples.json").write_text("{not json")
