@@ -239,8 +239,8 @@ def score(model, images: np.ndarray, levels: np.ndarray, device: str, batch: int
         for a in range(0, len(images), batch):
             preds.append(model(torch.from_numpy(images[a:a + batch]).to(device)).argmax(-1).cpu().numpy())
     pred = np.concatenate(preds)
-    out = {p: {"acc": float((pred[:, j] == levels[:, j]).mean()), "omae": float(np.abs(pred[:, j] - levels[:, j]).mean())}
-           for j, p in enumerate(PROPS)}
+    err = np.abs(pred - levels)
+    out = {p: {"acc": float((err[:, j] == 0).mean()), "omae": float(err[:, j].mean())} for j, p in enumerate(PROPS)}
     out["mean"] = {k: float(np.mean([out[p][k] for p in PROPS])) for k in ("acc", "omae")}
     out["n"] = len(images)
     return out

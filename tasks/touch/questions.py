@@ -106,8 +106,8 @@ def sensor_name(sensor: str) -> str:
         sensor: A sensor profile name (``envs.tactile.SENSORS``), a real-data sensor or ``camera``.
 
     Returns:
-        The profile's ``display_name`` (a table profile's or a procedural ``random_<hex>`` one's), else the name in :data:`OTHER_SOURCE_NAMES`, else the name with
-        spaces for underscores.
+        The profile's ``display_name`` (a table profile's, or a procedural ``random_<hex>`` one's), else the
+        name in :data:`OTHER_SOURCE_NAMES`, else the name with spaces for underscores.
 
     >>> sensor_name("digit"), sensor_name("gelsight"), sensor_name("new_sensor")
     ('DIGIT', 'GelSight', 'new sensor')

@@ -40,10 +40,10 @@ adjectives disagree (e.g. "soft, hard") or that no adjective names stays unlabel
 sample with no label among ``touch.properties`` is skipped. SSVTP has no splits: a stable hash of the id puts
 ``touch.real_heldout_fraction`` of the samples into ``test``.
 
-All produce rows in the schema of :func:`tasks.touch.data.features` (``source`` ``octopi`` / ``octopi15`` / ``ssvtp``,
-``sensor`` ``gelsight`` / ``gelsight`` / ``digit``), with ``level`` questions plus ``compare`` / ``superlative`` questions
-between samples of different objects, by the config's question mix (``conflict`` and ``cross_sensor`` need
-the simulator and are not posed on real data). A malformed folder raises :class:`embodied_r1.errors.UserError`
+All produce rows in the schema of :func:`tasks.touch.data.features` (``source`` ``octopi`` / ``octopi15`` /
+``ssvtp``, ``sensor`` ``gelsight`` / ``gelsight`` / ``digit``), with ``level`` questions plus ``compare`` /
+``superlative`` questions between samples of different objects, by the config's question mix (``conflict`` and
+``cross_sensor`` need the simulator and are not posed on real data). A malformed folder raises :class:`embodied_r1.errors.UserError`
 with one line naming the file.
 
 Labels and sample lists are read through :mod:`tasks.touch.real_labels`, which also counts the samples that

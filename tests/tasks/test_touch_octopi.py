@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from embodied_r1.errors import UserError
 from tasks.touch import TouchConfig, TouchTask
 from tasks.touch.octopi_labels import bin_rating
 from tasks.touch.real_data import load_octopi, load_octopi15
 from tasks.touch.real_labels import label_gaps
-from tests.fixtures.touch_real import (OCTOPI15_SAMPLES, PHYSICLEAR_RANKS, PHYSICLEAR_SPLITS, make_octopi15_samples,
-                                       make_octopi_checkout, make_physiclear_processed, octopi_constants_source)
+from tests.fixtures.touch_real import (OCTOPI15_SAMPLES, PHYSICLEAR_RANKS, PHYSICLEAR_SPLITS, expect_user_error,
+                                       make_octopi15_samples, make_octopi_checkout, make_physiclear_processed,
+                                       octopi_constants_source)
 
 PROPS = ("hardness", "roughness", "bumpiness")
 
@@ -30,13 +30,7 @@ def build(c):
 
 
 def expect_error(c, *fragments):
-    with pytest.raises(UserError) as exc:
-        TouchTask().build_dataset(c, 0)
-    msg = str(exc.value)
-    assert "\n" not in msg
-    for f in fragments:
-        assert f in msg, msg
-    return msg
+    return expect_user_error(lambda: TouchTask().build_dataset(c, 0), *fragments)
 
 
 def test_physiclear_labels_come_from_the_checkouts_constants(tmp_path):
@@ -76,7 +70,8 @@ def test_constants_py_is_parsed_never_run(tmp_path):
 @pytest.mark.parametrize("edit,fragments", [
     (lambda s: s.replace("HARDNESS_RANK = {", "HARDNESS_RANK = {{"), ("is not valid Python (line",)),
     (lambda s: s.replace("TEXTURE_RANK = {", "TEXTURE_TABLE = {"), ("defines no TEXTURE_RANK",)),
-    (lambda s: s.replace("ROUGHNESS_RANK = {", "ROUGHNESS_RANK = dict(BASE) | {"), ("ROUGHNESS_RANK", "not a plain dict")),
+    (lambda s: s.replace("ROUGHNESS_RANK = {", "ROUGHNESS_RANK = dict(BASE) | {"),
+     ("ROUGHNESS_RANK", "not a plain dict")),
     (lambda s: s.replace("'physiclear_egg': 1,", "'physiclear_egg': 3,", 1), ("HARDNESS_RANK['physiclear_egg']", "is 3",
                                                                             "not an integer level 0-2")),
     (lambda s: s.replace("'physiclear_egg': 1,", "'physiclear_egg': 'hard',", 1), ("is 'hard'",)),
