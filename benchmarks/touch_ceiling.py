@@ -4,7 +4,9 @@ How much of hardness / roughness / bumpiness can be read off one tactile image, 
 train sensors) and through each held-out sensor? A ResNet-style CNN (3 stages of basic blocks, one 3-way head per
 property) is trained on the train readings of the touch task's own contacts (``tasks.touch.contacts.draw_contact``,
 level questions only) and scored on the test contacts: accuracy and OMAE (ordinal mean absolute error, in levels)
-per property.
+per property. A ``val`` group of unseen train-split contacts (named sensors) separates memorising objects (old:
+the seen catalogue objects, pressed anew) and combination priors (new: fresh objects of the train level
+combinations) from reading the image.
 
 ``--data new`` uses the touch task's defaults (fresh objects held out by the level rule, sensor randomisation);
 ``--data old`` the ``data_version`` 2 behaviour (a catalogue of ``--catalog-size`` objects, 20 % held out, named
@@ -93,20 +95,31 @@ def data_config(args: Args):
     return TouchConfig(**common, **extra)
 
 
-def readings(cfg, seed: int, split: str, indices: range, catalog, size: int) -> list[tuple]:
-    """``(image uint8 size x size x 3, levels (3,), group)`` of every reading of contacts ``indices``; group is
-    ``train``, ``heldout_objects`` (test contacts, train sensors) or the held-out sensor's name."""
+def readings(cfg, seed: int, part: str, indices: range, catalog, size: int) -> list[tuple]:
+    """``(image uint8 size x size x 3, levels (3,), group)`` of every reading of contacts ``indices`` of a part:
+
+    * ``train``: train contacts (group ``train``);
+    * ``val``: more train-split contacts, past the training ones, through the named train sensors only (group
+      ``val``): old data, new presses of the seen catalogue objects; new data, fresh objects of the train
+      level combinations;
+    * ``test``: test contacts, through the train sensors (group ``heldout_objects``) and each held-out sensor
+      (group: its name).
+    """
+    import dataclasses
+
     from PIL import Image
 
     from tasks.touch.contacts import draw_contact
 
+    if part == "val":
+        cfg = dataclasses.replace(cfg, random_sensor_fraction=0.0)
     out = []
     for i in indices:
-        draw = draw_contact(cfg, seed, split, i, catalog)
+        draw = draw_contact(cfg, seed, "test" if part == "test" else "train", i, catalog)
         for sensor, tag in draw.row_sensors:
             r = draw.readings[sensor][0]
             img = np.asarray(r.frames[-1].resize((size, size), Image.BILINEAR), dtype=np.uint8)
-            group = {"train": "train", "heldout_material": "heldout_objects"}.get(tag, sensor)
+            group = {"train": part, "heldout_material": "heldout_objects"}.get(tag, sensor)
             out.append((img, np.array([r.levels[p] for p in PROPS]), group))
     return out
 
@@ -122,9 +135,10 @@ def build_data(args: Args, cfg) -> dict[str, tuple]:
 
     catalog = (make_catalog(cfg.num_materials, cfg.num_levels, cfg.heldout_material_fraction, args.seed)
                if cfg.objects == "catalog" else None)
-    chunks = [(split, range(a, min(a + 50, n))) for split, n in (("train", cfg.train_contacts),
-                                                                 ("test", cfg.test_contacts)) for a in range(0, n, 50)]
-    bar = tqdm(total=cfg.train_contacts + cfg.test_contacts, desc=f"render ({args.data} data)", unit="contact")
+    n_train, n_test = cfg.train_contacts, cfg.test_contacts
+    spans = {"train": range(0, n_train), "val": range(n_train, n_train + n_test), "test": range(0, n_test)}
+    chunks = [(part, r[a:a + 50]) for part, r in spans.items() for a in range(0, len(r), 50)]
+    bar = tqdm(total=n_train + 2 * n_test, desc=f"render ({args.data} data)", unit="contact")
     items: list[tuple] = []
     if args.workers <= 1:
         for split, idx in chunks:
@@ -278,7 +292,7 @@ if __name__ == "__main__":
 
     # ---- scores ----
     results = {name: score(model, *data, device) for name, data in groups.items()}
-    sensors = [g for g in results if g not in ("train", "heldout_objects")]
+    sensors = [g for g in results if g not in ("train", "val", "heldout_objects")]
     gap = {s: results["heldout_objects"]["mean"]["acc"] - results[s]["mean"]["acc"] for s in sensors}
     print_table(results, args, device)
     print("held-out objects minus held-out sensor (mean accuracy): "
