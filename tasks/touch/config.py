@@ -290,8 +290,6 @@ RECIPE = {
     },
     "touch": {
         "num_levels": 3,
-        "num_materials": 40,
-        "heldout_material_fraction": 0.2,
         "train_contacts": 120,
         "test_contacts": 24,
         "sensors_per_contact": 2,
