@@ -35,12 +35,12 @@ RANDOM_PREFIX = "random_"
 RANDOM_DISPLAY_NAME = "randomised optical"
 RANDOM_STREAM = 7  # first word of a random profile's seed, apart from the background and per-sample streams
 
-#: Ranges of the procedural sensor family: ``(low, high)`` drawn uniformly (``log_`` ranges log-uniformly).
+#: Ranges of the procedural sensor family: ``(low, high)``, drawn uniformly (``k_gel`` log-uniformly).
 RANDOM_RANGES = {
     "longest_side_px": (56, 100),
     "aspect_hw": (0.7, 1.4),  # H / W
     "fov_longest_mm": (15.0, 28.0),
-    "log_k_gel": (3.0, 10.0),  # N/mm
+    "k_gel": (3.0, 10.0),  # N/mm, drawn log-uniformly
     "gel_thickness_mm": (1.5, 3.5),
     "gel_spread_mm": (0.35, 0.7),
     "gel_mtf_mm": (0.06, 0.14),
@@ -58,11 +58,11 @@ RANDOM_RANGES = {
     "vignette": (0.1, 0.4),
     "led_glow": (0.03, 0.45),
     "noise_std": (1.0, 8.0),
-    "marker_probability": (0.5, 0.5),
     "marker_spacing_mm": (0.9, 2.2),
     "marker_radius_frac": (0.18, 0.32),  # of the marker spacing
-    "bright_marker_probability": (0.3, 0.3),
 }
+MARKER_PROBABILITY = 0.5  # share of profiles with a printed marker grid
+BRIGHT_MARKER_PROBABILITY = 0.3  # share of marker grids printed in bright ink on a darker gel (Tac3D-style)
 
 
 def is_random_sensor(name: str) -> bool:
@@ -119,11 +119,13 @@ def _geometry(rng: np.random.Generator) -> tuple[tuple[int, int], float]:
 
 
 def _markers(rng: np.random.Generator, size: tuple[int, int], mm_per_px: float) -> dict:
-    """Marker settings: none, or a grid at a drawn spacing with a drawn radius and dark or bright ink."""
-    present = rng.uniform() < RANDOM_RANGES["marker_probability"][0]
+    """Marker settings: none, or a grid at a drawn spacing with a drawn radius and dark or bright ink.
+
+    Every value is drawn whether or not the grid is present, so the stream stays in step either way."""
+    present = rng.uniform() < MARKER_PROBABILITY
     spacing = _uniform(rng, "marker_spacing_mm")
     radius = spacing * _uniform(rng, "marker_radius_frac")
-    bright = rng.uniform() < RANDOM_RANGES["bright_marker_probability"][0]
+    bright = rng.uniform() < BRIGHT_MARKER_PROBABILITY
     ink = float(rng.uniform(215, 245)) if bright else float(rng.uniform(10, 45))
     if not present:
         return {}
@@ -159,7 +161,7 @@ def random_sensor(name: str) -> SensorProfile:
     background = tuple(float(np.clip(level + _uniform(rng, "background_tint"), 30, 230)) for _ in range(3))
     return SensorProfile(
         name=name, display_name=RANDOM_DISPLAY_NAME, image_size=size, mm_per_px=mmpp,
-        k_gel=_log_uniform(rng, "log_k_gel"),
+        k_gel=_log_uniform(rng, "k_gel"),
         gel_thickness_mm=_uniform(rng, "gel_thickness_mm"), gel_spread_mm=_uniform(rng, "gel_spread_mm"),
         gel_mtf_mm=_uniform(rng, "gel_mtf_mm"), lights=lights, kd=_uniform(rng, "kd"), ks=_uniform(rng, "ks"),
         alpha=_uniform(rng, "alpha"), shading_gain=_uniform(rng, "shading_gain"), background_rgb=background,

@@ -435,7 +435,7 @@ def test_random_sensors_vary_every_randomised_setting_within_the_ranges():
         lo, hi = RANDOM_RANGES[key]
         assert lo <= min(values) and max(values) <= hi and max(values) - min(values) > 0.6 * (hi - lo), key
     k = [p.k_gel for p in profiles]
-    assert RANDOM_RANGES["log_k_gel"][0] <= min(k) < 4 and 8 < max(k) <= RANDOM_RANGES["log_k_gel"][1]
+    assert RANDOM_RANGES["k_gel"][0] <= min(k) < 4 and 8 < max(k) <= RANDOM_RANGES["k_gel"][1]
     hues = {round(c, -1) for p in profiles for light in p.lights for c in light.color}
     assert len(hues) > 15
     for p in profiles:
