@@ -133,7 +133,7 @@ class TouchConfig:
     sensors_per_contact: int = 2
     train_sensors: list = field(default_factory=lambda: ["gelsight_mini", "digit", "gelsight_r15"])
     heldout_sensor: str | list | None = "marker_gel"
-    random_sensor_fraction: float = 0.5
+    random_sensor_fraction: float = 0.75
     question_mix: dict = field(default_factory=_default_mix)
     visual_context_fraction: float = 0.25
     press_frames: int = 1

@@ -2,7 +2,7 @@
 
 Splits:
 
-* ``train``: contacts of training objects, through the train sensors (by default half of those readings
+* ``train``: contacts of training objects, through the train sensors (by default three quarters of those readings
   through procedurally drawn sensors instead, ``touch.random_sensor_fraction``);
 * ``test``: contacts of held-out objects through the named train sensors (``split_tag == "heldout_material"``)
   AND the same contacts through every held-out sensor (``split_tag == "heldout_sensor"``), so that

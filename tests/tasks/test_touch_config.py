@@ -36,7 +36,7 @@ def test_defaults():
     c = TouchConfig()
     assert c.num_levels == 3 and c.press_frames == 1 and c.heldout_sensor == "marker_gel"
     assert c.train_sensors == ["gelsight_mini", "digit", "gelsight_r15"] and c.heldout_sensors == ["marker_gel"]
-    assert c.objects == "fresh" and c.random_sensor_fraction == 0.5
+    assert c.objects == "fresh" and c.random_sensor_fraction == 0.75
     assert TouchConfig(heldout_sensor=None).heldout_sensors == []
     assert c.rewards == {"ordinal_accuracy_reward": {"weight": 1.0},
                          "cross_sensor_consistency_reward": {"weight": 0.5},
