@@ -23,6 +23,7 @@ from scipy.ndimage import gaussian_filter
 from envs.tactile.contact import Contact, compression_split
 from envs.tactile.geometry import object_height, pixel_axes
 from envs.tactile.markers import displace_markers, marker_coverage, marker_rest_positions
+from envs.tactile.random_sensors import is_random_sensor, random_sensor
 from envs.tactile.sensors import SENSORS, SensorProfile, sensor_background
 
 GEL_SMOOTH_ITERS = 3
@@ -92,12 +93,15 @@ def _phong_delta(grad_x: np.ndarray, grad_y: np.ndarray, sensor: SensorProfile) 
 
 
 def resolve_sensor(sensor: SensorProfile | str) -> SensorProfile:
-    """A profile, or its name in ``SENSORS`` (unknown names raise and list the known ones)."""
+    """A profile, its name in ``SENSORS``, or a procedural profile's name (``random_<hex>``, see
+    :mod:`envs.tactile.random_sensors`); unknown names raise and list the known ones."""
     if isinstance(sensor, SensorProfile):
         return sensor
-    if sensor not in SENSORS:
-        raise KeyError(f"unknown sensor {sensor!r}; known: {sorted(SENSORS)}")
-    return SENSORS[sensor]
+    if sensor in SENSORS:
+        return SENSORS[sensor]
+    if is_random_sensor(sensor):
+        return random_sensor(sensor)
+    raise KeyError(f"unknown sensor {sensor!r}; known: {sorted(SENSORS)} or random_<hex>")
 
 
 def render_tactile(contact: Contact, sensor: SensorProfile | str, rng: np.random.Generator,

@@ -10,9 +10,14 @@ gelsight_mini 60x80      0.24      5 N/mm      3 mixed-colour LEDs at 120 deg, l
 digit         80x60      0.34      8 N/mm     3 pure R/G/B point lights at 30/150/270 deg, noise std 7
 gelsight_r15  72x96      0.20      4 N/mm     4 coloured lights at 0/90/180/270 deg, finer mm/px
 marker_gel    80x80      0.25      7 N/mm     2 white lights at 60/150 deg, grey gel, printed 11x11 black marker grid
+tac3d         80x80      0.25      6 N/mm     Tac3D-like: dark gel, 2 unequal white lights, dense 20x20 bright markers
+dm_tac        72x72      0.30      5 N/mm     DM-Tac-like: pale gel, 3 unequal warm-white lights, 14x14 black markers
 ============  =========  ========  =========  ==========================================================
 
-A model trained on three of them faces a real shift on the fourth: different mm/px (so different
+``tac3d`` and ``dm_tac`` are "-like" profiles: a marker layout after the sensor family (Tac3D: a 20x20 marker
+grid, per REFERENCES; DM-Tac X: a marker gel) with plausible optics, not calibrated numbers of those sensors.
+
+A model trained on three of them faces a real shift on the others: different mm/px (so different
 imprint sizes in pixels), gel stiffness (different depths), light colours and directions (different
 shading code), background, noise and, for ``marker_gel``, markers.
 
@@ -227,5 +232,20 @@ SENSORS: dict[str, SensorProfile] = {profile.name: profile for profile in (
         lights=(Light(60, 25, _rgb(235, 222, 196)), Light(150, 30, _rgb(170, 190, 225))),
         kd=1.0, ks=0.15, shading_gain=1.5, background_rgb=_rgb(150, 152, 146), vignette=0.25, led_glow=0.06,
         noise_std=4.0, markers=(11, 11), marker_radius_mm=0.45, marker_rgb=_rgb(18, 18, 22),
+    ),
+    SensorProfile(
+        name="tac3d", display_name="Tac3D-like", image_size=(80, 80), mm_per_px=0.25, k_gel=6.0,
+        gel_thickness_mm=2.5, gel_spread_mm=0.5, gel_mtf_mm=0.12,
+        lights=(Light(60, 25, _rgb(225, 225, 230)), Light(200, 35, _rgb(120, 120, 130))),
+        kd=1.0, ks=0.1, shading_gain=1.4, background_rgb=_rgb(58, 58, 64), vignette=0.3, led_glow=0.05,
+        noise_std=3.0, markers=(20, 20), marker_radius_mm=0.25, marker_rgb=_rgb(235, 235, 235),
+    ),
+    SensorProfile(
+        name="dm_tac", display_name="DM-Tac-like", image_size=(72, 72), mm_per_px=0.30, k_gel=5.0,
+        gel_thickness_mm=3.0, gel_spread_mm=0.55, gel_mtf_mm=0.1,
+        lights=(Light(10, 30, _rgb(250, 230, 205)), Light(130, 45, _rgb(190, 182, 172)),
+                Light(250, 30, _rgb(140, 140, 152))),
+        kd=0.95, ks=0.25, shading_gain=1.5, background_rgb=_rgb(182, 176, 165), vignette=0.2, led_glow=0.08,
+        noise_std=2.5, markers=(14, 14), marker_radius_mm=0.35, marker_rgb=_rgb(25, 22, 20),
     ),
 )}

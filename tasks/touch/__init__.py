@@ -6,11 +6,16 @@ imports only the task class and its config (no ``datasets``, simulator or plotti
 Modules:
 
 * :mod:`tasks.touch.config`: ``TouchConfig`` (the ``touch:`` section of a run's YAML);
-* :mod:`tasks.touch.catalog`: the simulated object catalogue and its seen / held-out split;
+* :mod:`tasks.touch.objects`: fresh objects per contact (the default) and the level-combination rule that holds
+  materials out; :mod:`tasks.touch.catalog`: the older fixed catalogue (``touch.objects=catalog``);
+* :mod:`tasks.touch.contacts`: one contact's draws (question, objects, press, sensors, randomised sensors) and
+  renderings;
 * :mod:`tasks.touch.questions`: question templates (level, compare, superlative, conflict, cross-sensor) and
   the gold ``<perceive>/<compare>/<conclude>/<answer>`` completions for SFT;
 * :mod:`tasks.touch.data`: contacts -> rows -> ``DatasetDict`` (``train``, ``test``, ``test_heldout_sensor``);
-* :mod:`tasks.touch.real_data`: Octopi/PhysiCLeAR and TVL SSVTP loaders into the same rows;
+* :mod:`tasks.touch.real_data`: Octopi/PhysiCLeAR, Octopi-1.5 and TVL SSVTP loaders into the same rows;
+  :mod:`tasks.touch.octopi_labels`: Octopi's rank dicts (parsed from its ``utils/constants.py``) and
+  Octopi-1.5's ``data.json`` ratings;
 * :mod:`tasks.touch.real_labels`: their label and sample-list files: missing-label counts and the content
   fingerprint that keys the dataset cache;
 * :mod:`tasks.touch.metrics`: the TouchSim bench (OMAE, exact match, CSC, conflict and held-out-sensor

@@ -29,7 +29,8 @@ PROPERTIES = ("hardness", "roughness", "bumpiness")
 QUESTION_TYPES = ("level", "compare", "superlative", "conflict", "cross_sensor")
 #: Counterfactual variant name -> the core's mode (Touch-R1: tactile removed, shuffled, noise-masked).
 COUNTERFACTUAL_MODES = {"removed": "remove", "shuffled": "swap", "noise": "noise"}
-REAL_FORMATS = ("octopi", "ssvtp")
+REAL_FORMATS = ("octopi", "octopi15", "ssvtp")
+OBJECT_MODES = ("fresh", "catalog")
 REAL_MODES = ("replace", "add")
 
 
@@ -69,18 +70,27 @@ class TouchConfig:
     Args:
         num_levels: K, ordinal levels per property (3..5; Octopi uses 3).
         properties: Properties asked about, from hardness, roughness, bumpiness.
-        num_materials: Objects in the simulated catalogue; each has fixed physical parameters and is pressed
-            many times (different pose, force, shear) like a real object.
-        heldout_material_fraction: Fraction of the catalogue kept out of ``train`` for the ``test`` split.
+        objects: ``fresh`` (default): every contact presses new objects with fresh material parameters, and
+            held-out objects are those whose level combination is reserved for ``test`` by the rule of
+            :mod:`tasks.touch.objects` (sum of the three levels = K-1 modulo K); ``catalog``: a fixed catalogue
+            of ``num_materials`` objects pressed again and again, ``heldout_material_fraction`` of them held out
+            (the behaviour of ``data_version`` 2).
+        num_materials: Objects in the simulated catalogue (``objects: catalog`` only); each has fixed physical
+            parameters and is pressed many times (different pose, force, shear) like a real object.
+        heldout_material_fraction: Fraction of the catalogue kept out of ``train`` (``objects: catalog`` only).
         train_contacts: Question instances ("contacts") in ``train``; each is rendered through
             ``sensors_per_contact`` sensors, one row per sensor, all sharing its ``contact_id``.
         test_contacts: Question instances on held-out materials in ``test``.
         sensors_per_contact: Train sensors each contact is rendered through (>= 2 for cross-sensor groups).
         train_sensors: Sensor profiles seen in training (names in ``envs.tactile.SENSORS``; their order does
             not matter).
-        heldout_sensor: Sensor profile never seen in training (a name in ``envs.tactile.SENSORS``); every test
-            contact is also rendered through it (rows tagged ``split_tag == "heldout_sensor"``, and the split
-            ``test_heldout_sensor``); None: none.
+        heldout_sensor: Sensor profile(s) never seen in training: a name in ``envs.tactile.SENSORS``, a list of
+            names, or None; every test contact is also rendered through each (rows tagged
+            ``split_tag == "heldout_sensor"``, and the split ``test_heldout_sensor``).
+        random_sensor_fraction: Sensor randomisation: the chance that a train reading goes through a
+            procedurally drawn sensor profile (``envs.tactile.random_sensor``: lights, gel, resolution and
+            crop, markers, background, noise all varied) instead of its named train sensor; 0 turns it off.
+            Test readings always use the named sensors.
         question_mix: Question type -> sampling weight (``level``, ``compare``, ``superlative``, ``conflict``,
             ``cross_sensor``); weights need not sum to 1, zero drops a type. Types not given keep their
             default weight (so ``touch.question_mix.conflict=0`` changes just that one).
@@ -92,8 +102,12 @@ class TouchConfig:
         visual_size: Side of the camera images in pixels.
         counterfactuals: Variants of the tactile-grounded reward and of eval, from ``removed`` (image dropped),
             ``shuffled`` (another contact's image) and ``noise`` (noise with the image's mean and std).
-        real_data: Folder of a real dataset (Octopi/PhysiCLeAR or TVL SSVTP layout), or None.
-        real_data_format: ``octopi`` or ``ssvtp``.
+        real_data: Folder of a real dataset (Octopi/PhysiCLeAR processed data, Octopi-1.5 ``samples``, or TVL
+            SSVTP), or None.
+        real_data_format: ``octopi`` (PhysiCLeAR), ``octopi15`` (Octopi-1.5) or ``ssvtp``.
+        real_labels: For ``octopi``: where the labels are, since the PhysiCLeAR release ships none: an Octopi
+            checkout (its ``utils/constants.py`` is parsed, never run), that file itself, or a labels file
+            (``.json``/``.csv``); None looks for ``object_properties.json``/``.csv`` in ``real_data``.
         real_data_mode: ``replace`` (only real rows) or ``add`` (real rows appended to the simulated ones).
         real_frames: Frames taken from each real Octopi sample folder (evenly spaced).
         real_heldout_fraction: For SSVTP (which ships no splits): fraction of samples hashed into ``test``.
@@ -111,13 +125,15 @@ class TouchConfig:
 
     num_levels: int = 3
     properties: list = field(default_factory=lambda: list(PROPERTIES))
+    objects: str = "fresh"
     num_materials: int = 60
     heldout_material_fraction: float = 0.2
     train_contacts: int = 300
     test_contacts: int = 50
     sensors_per_contact: int = 2
     train_sensors: list = field(default_factory=lambda: ["gelsight_mini", "digit", "gelsight_r15"])
-    heldout_sensor: str | None = "marker_gel"
+    heldout_sensor: str | list | None = "marker_gel"
+    random_sensor_fraction: float = 0.75
     question_mix: dict = field(default_factory=_default_mix)
     visual_context_fraction: float = 0.25
     press_frames: int = 1
@@ -126,6 +142,7 @@ class TouchConfig:
     counterfactuals: list = field(default_factory=lambda: ["removed", "shuffled", "noise"])
     real_data: str | None = None
     real_data_format: str = "octopi"
+    real_labels: str | None = None
     real_data_mode: str = "replace"
     real_frames: int = 1
     real_heldout_fraction: float = 0.2
@@ -135,6 +152,8 @@ class TouchConfig:
         _int_range("num_levels", self.num_levels, 3, 5)
         self.properties = list(self.properties)
         _subset("properties", self.properties, PROPERTIES)
+        if self.objects not in OBJECT_MODES:
+            raise UserError(f"touch.objects '{self.objects}' is not one of {', '.join(OBJECT_MODES)}")
         _int_range("num_materials", self.num_materials, 4, 100000)
         _open_fraction("heldout_material_fraction", self.heldout_material_fraction)
         _int_range("train_contacts", self.train_contacts, 0, 10**7)
@@ -142,11 +161,8 @@ class TouchConfig:
         self.train_sensors = list(self.train_sensors)
         known_sensors = sim_sensors()
         _subset("train_sensors", self.train_sensors, known_sensors)
-        if self.heldout_sensor is not None and self.heldout_sensor not in known_sensors:
-            raise UserError(f"touch.heldout_sensor '{self.heldout_sensor}' is not one of {', '.join(known_sensors)}")
-        if self.heldout_sensor in self.train_sensors:
-            raise UserError(f"touch.heldout_sensor '{self.heldout_sensor}' is also in touch.train_sensors; "
-                            f"a held-out sensor must not be trained on")
+        self._check_heldout_sensors(known_sensors)
+        _fraction("random_sensor_fraction", self.random_sensor_fraction)
         _int_range("sensors_per_contact", self.sensors_per_contact, 1, len(self.train_sensors))
         self._check_mix()
         _fraction("visual_context_fraction", self.visual_context_fraction)
@@ -158,6 +174,24 @@ class TouchConfig:
         _subset("counterfactuals", self.counterfactuals, tuple(COUNTERFACTUAL_MODES), allow_empty=True)
         self._check_real()
         self.rewards = resolve_rewards(REWARD_TABLE, self.rewards, "touch.rewards")
+
+    def _check_heldout_sensors(self, known: tuple) -> None:
+        if isinstance(self.heldout_sensor, (list, tuple)):
+            self.heldout_sensor = list(self.heldout_sensor)
+            _subset("heldout_sensor", self.heldout_sensor, known, allow_empty=True)
+        elif self.heldout_sensor is not None and self.heldout_sensor not in known:
+            raise UserError(f"touch.heldout_sensor '{self.heldout_sensor}' is not one of {', '.join(known)}")
+        for name in self.heldout_sensors:
+            if name in self.train_sensors:
+                raise UserError(f"touch.heldout_sensor '{name}' is also in touch.train_sensors; "
+                                f"a held-out sensor must not be trained on")
+
+    @property
+    def heldout_sensors(self) -> list[str]:
+        """The held-out sensors as a list (``heldout_sensor`` may name one, list several, or be None)."""
+        if self.heldout_sensor is None:
+            return []
+        return [self.heldout_sensor] if isinstance(self.heldout_sensor, str) else list(self.heldout_sensor)
 
     def _check_mix(self) -> None:
         if not isinstance(self.question_mix, dict):
@@ -175,6 +209,9 @@ class TouchConfig:
     def _check_real(self) -> None:
         if self.real_data is not None and not isinstance(self.real_data, str):
             raise UserError(f"touch.real_data must be a folder path or null, got {self.real_data!r}")
+        if self.real_labels is not None and not isinstance(self.real_labels, str):
+            raise UserError(f"touch.real_labels must be a path (an Octopi checkout, its utils/constants.py, or a "
+                            f"labels file) or null, got {self.real_labels!r}")
         if self.real_data_format not in REAL_FORMATS:
             raise UserError(f"touch.real_data_format '{self.real_data_format}' is not one of {', '.join(REAL_FORMATS)}")
         if self.real_data_mode not in REAL_MODES:
@@ -253,8 +290,6 @@ RECIPE = {
     },
     "touch": {
         "num_levels": 3,
-        "num_materials": 40,
-        "heldout_material_fraction": 0.2,
         "train_contacts": 120,
         "test_contacts": 24,
         "sensors_per_contact": 2,

@@ -2,20 +2,27 @@
 
 Splits:
 
-* ``train``: contacts of the seen objects, through the train sensors;
-* ``test``: contacts of the held-out objects through the train sensors (``split_tag == "heldout_material"``)
-  AND the same contacts through the held-out sensor (``split_tag == "heldout_sensor"``), so that
-  ``embodied-r1 eval`` (which evaluates ``test``) reports both, and the held-out sensor is compared with the
+* ``train``: contacts of training objects, through the train sensors (by default three quarters of those readings
+  through procedurally drawn sensors instead, ``touch.random_sensor_fraction``);
+* ``test``: contacts of held-out objects through the named train sensors (``split_tag == "heldout_material"``)
+  AND the same contacts through every held-out sensor (``split_tag == "heldout_sensor"``), so that
+  ``embodied-r1 eval`` (which evaluates ``test``) reports both, and a held-out sensor is compared with the
   train sensors on the very same presses;
 * ``test_heldout_sensor``: only the held-out-sensor rows of ``test`` (``eval.split=test_heldout_sensor``).
+
+Objects are fresh by default: every contact presses new objects, and held-out objects are those whose level
+combination the rule of :mod:`tasks.touch.objects` reserves for ``test``; ``touch.objects=catalog`` brings back
+the fixed catalogue of :mod:`tasks.touch.catalog` (with ``touch.random_sensor_fraction=0``, the rows of
+``data_version`` 2, byte for byte).
 
 Each contact (one question instance: one press, or 2-3 presses for compare/superlative) is rendered through
 ``sensors_per_contact`` train sensors, giving that many rows with the same ``contact_id``; the core's group
 sampler keeps them in one batch so the cross-sensor consistency reward can compare them. Every random draw
 comes from a stream keyed by (seed, split, contact) and, for a sensor, the stable key of its name
-(:func:`envs.tactile.stream_key`), never its position in a list: the same seed gives the same rows byte for
-byte, a contact looks the same through a sensor whatever else the config asks for, and adding a sensor
-profile, or listing the train sensors in another order, leaves the other sensors' images unchanged.
+(:func:`envs.tactile.stream_key`), never its position in a list (:mod:`tasks.touch.contacts`): the same seed
+gives the same rows byte for byte, a contact looks the same through a sensor whatever else the config asks for,
+and adding a sensor profile, or listing the train sensors in another order, leaves the other sensors' images
+unchanged.
 """
 
 from __future__ import annotations
@@ -26,10 +33,9 @@ import numpy as np
 
 from tasks.touch.catalog import Catalog, make_catalog
 from tasks.touch.config import TouchConfig
-from tasks.touch.questions import Reading, make_row
-
-SPLIT_CODES = {"train": 1, "test": 2}
-WORDING_STREAM, VISUAL_STREAM, SENSOR_STREAM, PICK_STREAM = 2000, 3000, 1000, 5000
+from tasks.touch.contacts import SPLIT_CODES, WORDING_STREAM, draw_contact, rank_sensors  # noqa: F401 - re-exported
+from tasks.touch.objects import HELDOUT_RULE
+from tasks.touch.questions import make_row
 
 
 def features():
@@ -64,135 +70,29 @@ def to_dataset(rows: list[dict]):
     return Dataset.from_dict({k: [r[k] for r in rows] for k in feats}, features=feats)
 
 
-def _image_size(cfg: TouchConfig, sensor: str) -> tuple[int, int] | None:
-    if cfg.image_size is None:
-        return None
-    from envs.tactile import SENSORS
-
-    h, w = SENSORS[sensor].image_size
-    s = cfg.image_size / max(h, w)
-    return max(8, int(round(h * s))), max(8, int(round(w * s)))
-
-
-def _pick_objects(qtype: str, prop: str, pool: list[int], catalog: Catalog, rng) -> tuple[str, list[int]]:
-    """Objects for one question (falling back to a simpler type when the pool cannot pose it)."""
-    lv = {j: catalog.materials[j].levels[prop] for j in pool}
-    if qtype == "superlative":
-        tops = sorted({t for t in set(lv.values()) if sum(v < t for v in lv.values()) >= 2})
-        if tops:
-            t = tops[int(rng.integers(len(tops)))]
-            top = [j for j in pool if lv[j] == t]
-            low = [j for j in pool if lv[j] < t]
-            chosen = [top[int(rng.integers(len(top)))]] + [low[int(i)] for i in rng.choice(len(low), 2, replace=False)]
-            return qtype, [chosen[int(i)] for i in rng.permutation(3)]
-        qtype = "compare"
-    if qtype == "compare":
-        a = pool[int(rng.integers(len(pool)))]
-        others = [j for j in pool if lv[j] != lv[a]]
-        if others:
-            pair = [a, others[int(rng.integers(len(others)))]]
-            return qtype, [pair[int(i)] for i in rng.permutation(2)]
-        qtype = "level"
-    return qtype, [pool[int(rng.integers(len(pool)))]]
-
-
-def rank_sensors(names: list[str], seed: int, code: int, i: int) -> list[str]:
-    """The sensors in a random order of contact ``i`` that does not depend on their order in ``names``.
-
-    Each sensor draws its own rank from a stream keyed by its name (rendezvous hashing), so listing the
-    sensors in another order changes nothing, and adding one changes only the contacts where it ranks among
-    the first ``sensors_per_contact``. The draws stay off the contact's own stream, so the contact (question,
-    objects, press) does not depend on how many sensors there are.
-
-    Args:
-        names: Sensor profile names.
-        seed: Run seed.
-        code: Split code (``SPLIT_CODES``).
-        i: Contact index in the split.
-
-    Returns:
-        ``names`` reordered; the first ``sensors_per_contact`` render the contact.
-    """
-    from envs.tactile import stream_key
-
-    rank = {s: np.random.default_rng([seed, code, i, PICK_STREAM, stream_key(s)]).random() for s in names}
-    return sorted(names, key=lambda s: (rank[s], s))
-
-
-def _render(contacts, sensor: str, cfg: TouchConfig, seed: int, code: int, i: int, catalog: Catalog,
-            objs: list[int]) -> list[Reading]:
-    from PIL import Image
-
-    from envs.tactile import SENSORS, render_press_sequence
-
-    srng = np.random.default_rng([seed, code, i, SENSOR_STREAM, SENSORS[sensor].stream_key])
-    out = []
-    for c, j in zip(contacts, objs):
-        frames = render_press_sequence(c, SENSORS[sensor], srng, n_frames=cfg.press_frames,
-                                       image_size=_image_size(cfg, sensor))
-        out.append(Reading([Image.fromarray(f) for f in frames], sensor, dict(catalog.materials[j].levels),
-                           catalog.ids[j]))
-    return out
-
-
-def contact_rows(cfg: TouchConfig, seed: int, split: str, i: int, catalog: Catalog) -> list[dict]:
+def contact_rows(cfg: TouchConfig, seed: int, split: str, i: int, catalog: Catalog | None = None) -> list[dict]:
     """All rows of contact ``i`` of a split: one per sensor, sharing ``contact_id``.
 
     Args:
         cfg: Task settings.
         seed: Run seed.
-        split: ``train`` or ``test`` (test contacts are also rendered through the held-out sensor).
+        split: ``train`` or ``test`` (test contacts are also rendered through the held-out sensors).
         i: Contact index in the split.
-        catalog: The object catalogue.
+        catalog: The object catalogue (``touch.objects=catalog`` only).
 
     Returns:
         Row dicts in the schema of :func:`features`.
     """
-    from PIL import Image
-
-    from envs.tactile import render_visual, sample_contact
-
-    code = SPLIT_CODES[split]
-    rng = np.random.default_rng([seed, code, i])
-    mix = cfg.mix
-    qtype = list(mix)[int(rng.choice(len(mix), p=list(mix.values())))]
-    prop = cfg.properties[int(rng.integers(len(cfg.properties)))]
-    ranked = rank_sensors(cfg.train_sensors, seed, code, i)
-    sensors = ranked[:cfg.sensors_per_contact]
-    partner_extra = ranked[cfg.sensors_per_contact] if len(ranked) > cfg.sensors_per_contact else None
-    show_visual = rng.uniform() < cfg.visual_context_fraction
-    qtype, objs = _pick_objects(qtype, prop, catalog.pool(split), catalog, rng)
-    contacts = [sample_contact(rng, catalog.materials[j]) for j in objs]
-
-    visual, visual_level = None, -1
-    if qtype == "conflict" or (qtype == "level" and show_visual):
-        vrng = np.random.default_rng([seed, code, i, VISUAL_STREAM])
-        mat = catalog.materials[objs[0]]
-        img, info = render_visual(mat, vrng, conflict=prop if qtype == "conflict" else False,
-                                  size=cfg.visual_size, return_info=True)
-        visual = Image.fromarray(img)
-        visual_level = int(round(info["apparent"][prop] * (cfg.num_levels - 1)))
-
-    row_sensors = [(s, "train" if split == "train" else "heldout_material") for s in sensors]
-    if split == "test" and cfg.heldout_sensor:
-        row_sensors.append((cfg.heldout_sensor, "heldout_sensor"))
-    readings = {s: _render(contacts, s, cfg, seed, code, i, catalog, objs) for s, _ in row_sensors}
+    draw = draw_contact(cfg, seed, split, i, catalog)
     rows = []
-    for n, (s, tag) in enumerate(row_sensors):
-        group = readings[s]
-        if qtype == "cross_sensor":
-            if tag == "heldout_sensor":
-                partner = sensors[0]
-            elif len(sensors) > 1:
-                partner = sensors[(n + 1) % len(sensors)]
-            else:
-                partner = partner_extra or s
-            if partner not in readings:
-                readings[partner] = _render(contacts, partner, cfg, seed, code, i, catalog, objs)
-            group = group + readings[partner]
-        wrng = np.random.default_rng([seed, code, i, WORDING_STREAM])  # same wording for every sensor's row
-        row = make_row(qtype, prop, cfg.num_levels, group, wrng, visual=visual, visual_level=visual_level)
-        row.update(contact_id=f"{split}-{i:05d}", split_tag=tag, source="sim")
+    for s, tag in draw.row_sensors:
+        group = draw.readings[s]
+        if s in draw.partners:
+            group = group + draw.readings[draw.partners[s]]
+        wrng = np.random.default_rng([seed, SPLIT_CODES[split], i, WORDING_STREAM])  # same wording for every row
+        row = make_row(draw.qtype, draw.prop, cfg.num_levels, group, wrng, visual=draw.visual,
+                       visual_level=draw.visual_level)
+        row.update(contact_id=draw.contact_id, split_tag=tag, source="sim")
         rows.append(row)
     return rows
 
@@ -215,8 +115,10 @@ def build_touch_dataset(cfg: TouchConfig, seed: int, progress: bool = True, num_
 
     splits: dict[str, list[dict]] = {"train": [], "test": []}
     if cfg.real_data is None or cfg.real_data_mode == "add":
-        catalog = make_catalog(cfg.num_materials, cfg.num_levels, cfg.heldout_material_fraction, seed,
-                               cfg.properties)
+        catalog = None
+        if cfg.objects == "catalog":
+            catalog = make_catalog(cfg.num_materials, cfg.num_levels, cfg.heldout_material_fraction, seed,
+                                   cfg.properties)
         counts = {"train": cfg.train_contacts, "test": cfg.test_contacts}
         splits = render_contacts(cfg, seed, counts, catalog, num_workers, progress)
     if cfg.real_data is not None:
@@ -232,7 +134,7 @@ def build_touch_dataset(cfg: TouchConfig, seed: int, progress: bool = True, num_
     return DatasetDict(out)
 
 
-def _contact_chunk(cfg: TouchConfig, seed: int, split: str, indices: range, catalog: Catalog) -> list[dict]:
+def _contact_chunk(cfg: TouchConfig, seed: int, split: str, indices: range, catalog: Catalog | None) -> list[dict]:
     """The rows of contacts ``indices`` of a split, in order, with their images encoded as ``datasets`` stores
     them (one worker task). Why encode here: PNG encoding costs about as much as rendering, so it belongs in
     the workers, and encoded bytes travel back smaller than pixels."""
@@ -255,7 +157,7 @@ def _encoded(image):
     return {"path": None, "bytes": buf.getvalue()}
 
 
-def render_contacts(cfg: TouchConfig, seed: int, counts: dict[str, int], catalog: Catalog, num_workers: int = 1,
+def render_contacts(cfg: TouchConfig, seed: int, counts: dict[str, int], catalog: Catalog | None, num_workers: int = 1,
                     progress: bool = True) -> dict[str, list[dict]]:
     """The simulated rows of every split, contact by contact, in ``num_workers`` processes.
 
@@ -267,7 +169,7 @@ def render_contacts(cfg: TouchConfig, seed: int, counts: dict[str, int], catalog
         cfg: Task settings.
         seed: Run seed.
         counts: Contacts per split, e.g. ``{"train": 400, "test": 100}``.
-        catalog: The object catalogue.
+        catalog: The object catalogue (``touch.objects=catalog``), else None.
         num_workers: Processes (1: render in this process).
         progress: Show a tqdm bar per split, advanced per finished chunk.
 
@@ -324,11 +226,14 @@ def dataset_card(cfg: TouchConfig, ds) -> dict:
     """
     gen = {
         "simulated": cfg.real_data is None or cfg.real_data_mode == "add",
-        "num_levels": cfg.num_levels, "properties": cfg.properties, "num_materials": cfg.num_materials,
+        "num_levels": cfg.num_levels, "properties": cfg.properties, "objects": cfg.objects,
+        "heldout_rule": HELDOUT_RULE if cfg.objects == "fresh" else None, "num_materials": cfg.num_materials,
         "heldout_material_fraction": cfg.heldout_material_fraction, "train_sensors": cfg.train_sensors,
-        "heldout_sensor": cfg.heldout_sensor, "sensors_per_contact": cfg.sensors_per_contact,
+        "heldout_sensor": cfg.heldout_sensor, "random_sensor_fraction": cfg.random_sensor_fraction,
+        "sensors_per_contact": cfg.sensors_per_contact,
         "question_mix": cfg.mix, "press_frames": cfg.press_frames, "image_size": cfg.image_size,
         "real_data": cfg.real_data, "real_data_format": cfg.real_data_format if cfg.real_data else None,
+        "real_labels": cfg.real_labels if cfg.real_data else None,
     }
     counts, groups = {}, {}
     for split, d in ds.items():

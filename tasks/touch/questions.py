@@ -106,16 +106,18 @@ def sensor_name(sensor: str) -> str:
         sensor: A sensor profile name (``envs.tactile.SENSORS``), a real-data sensor or ``camera``.
 
     Returns:
-        The profile's ``display_name``, else the name in :data:`OTHER_SOURCE_NAMES`, else the name with
-        spaces for underscores.
+        The profile's ``display_name`` (a table profile's, or a procedural ``random_<hex>`` one's), else the
+        name in :data:`OTHER_SOURCE_NAMES`, else the name with spaces for underscores.
 
     >>> sensor_name("digit"), sensor_name("gelsight"), sensor_name("new_sensor")
     ('DIGIT', 'GelSight', 'new sensor')
     """
-    from envs.tactile import SENSORS
+    from envs.tactile import SENSORS, is_random_sensor, random_sensor
 
     if sensor in SENSORS:
         return SENSORS[sensor].display_name
+    if is_random_sensor(sensor):
+        return random_sensor(sensor).display_name
     return OTHER_SOURCE_NAMES.get(sensor, sensor.replace("_", " "))
 
 

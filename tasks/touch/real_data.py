@@ -1,20 +1,32 @@
 """Real tactile data in the touch schema: Octopi/PhysiCLeAR and TVL's SSVTP.
 
-**Octopi / PhysiCLeAR** (GelSight, Octopi's processed layout)::
+**Octopi / PhysiCLeAR** (GelSight; the output folder of Octopi's ``utils/process_dataset.py``)::
 
     root/
-      train_samples.json          {"<object>": ["<path>/physiclear_<object>_<n>", ...], ...}
+      train_samples.json          {"physiclear_<object>": ["<path>/physiclear_<object>_<n>", ...], ...}
       val_samples.json            optional, same shape (joins test)
       test_samples.json           same shape; Octopi's test objects are held out from train
-      object_properties.json      {"<object>": {"hardness": 0-2, "roughness": 0-2, "bumpiness": 0-2}, ...}
-                                  (or object_properties.csv with columns object,hardness,roughness,bumpiness;
-                                  Octopi's name "texture" is read as bumpiness)
       physiclear_<object>_<n>/    frames 0000000012.jpg ... (sorted by name)
 
+The release ships no labels file: ``touch.real_labels`` names an Octopi checkout (or its ``utils/constants.py``),
+whose ``HARDNESS_RANK`` / ``ROUGHNESS_RANK`` / ``TEXTURE_RANK`` dicts (0-2; texture is our bumpiness) are read by
+parsing, never importing, the file (:mod:`tasks.touch.octopi_labels`). A labels file of one's own also works:
+``touch.real_labels`` or ``root/object_properties.json`` (``{"<object>": {"hardness": 0..K-1, ...}}``) or
+``object_properties.csv`` (columns object,hardness,roughness,bumpiness or texture).
+
 Sample paths in the JSON files may be absolute or relative; a path that does not exist is looked up as
-``root/<folder name>``. Labels are ordinal levels ``0..K-1`` (Octopi: soft / moderately hard / hard, smooth /
-slightly rough / rough, no / small / big bumps). ``touch.real_frames`` frames are taken evenly spaced (one
-frame: the middle one, near the deepest press).
+``root/<folder name>``. Object names match with or without Octopi's ``physiclear_`` prefix. ``touch.real_frames``
+frames are taken evenly spaced (one frame: the middle one, near the deepest press).
+
+**Octopi-1.5** (``touch.real_data_format=octopi15``; Octopi-1.5's ``octopi_s/data/samples``)::
+
+    root/
+      physiclear_<n>/tactile/0000000012.jpg ...
+      physiclear_<n>/data.json    {"object_id": ..., "properties": {"hardness": 0-10, "roughness": 0-10},
+                                   "split": "train" | "val" | "test", ...}
+
+Ratings are binned into ``touch.num_levels`` levels as Octopi-1.5's ``get_categorical_labels`` does; there is no
+bumpiness label, and samples without ``properties`` are counted as unlabelled and left out.
 
 **TVL SSVTP** (DIGIT with a paired camera image)::
 
@@ -28,10 +40,10 @@ adjectives disagree (e.g. "soft, hard") or that no adjective names stays unlabel
 sample with no label among ``touch.properties`` is skipped. SSVTP has no splits: a stable hash of the id puts
 ``touch.real_heldout_fraction`` of the samples into ``test``.
 
-Both produce rows in the schema of :func:`tasks.touch.data.features` (``source`` ``octopi`` / ``ssvtp``,
-``sensor`` ``gelsight`` / ``digit``), with ``level`` questions plus ``compare`` / ``superlative`` questions
-between samples of different objects, by the config's question mix (``conflict`` and ``cross_sensor`` need
-the simulator and are not posed on real data). A malformed folder raises :class:`embodied_r1.errors.UserError`
+All produce rows in the schema of :func:`tasks.touch.data.features` (``source`` ``octopi`` / ``octopi15`` /
+``ssvtp``, ``sensor`` ``gelsight`` / ``gelsight`` / ``digit``), with ``level`` questions plus ``compare`` /
+``superlative`` questions between samples of different objects, by the config's question mix (``conflict`` and
+``cross_sensor`` need the simulator and are not posed on real data). A malformed folder raises :class:`embodied_r1.errors.UserError`
 with one line naming the file.
 
 Labels and sample lists are read through :mod:`tasks.touch.real_labels`, which also counts the samples that
@@ -51,8 +63,9 @@ from embodied_r1.errors import UserError
 from tasks.touch.config import TouchConfig
 from tasks.touch.questions import Reading, make_row
 from tasks.touch.real_labels import ADJECTIVE_LEVELS, PROPERTY_ALIASES, ssvtp_levels  # noqa: F401 - re-exported
-from tasks.touch.real_labels import (IMAGE_SUFFIXES, gaps_line, label_gaps, octopi_entries, read_object_properties,
-                                     resolve_sample_folder, ssvtp_ids, ssvtp_sample_levels)
+from tasks.touch.real_labels import (IMAGE_SUFFIXES, gaps_line, label_gaps, object_labels, octopi15_entries,
+                                     octopi_entries, octopi_labels, resolve_sample_folder, ssvtp_ids,
+                                     ssvtp_sample_levels)
 
 REAL_STREAM = 4000
 
@@ -111,19 +124,52 @@ def load_octopi(root: str | Path, cfg: TouchConfig, progress: bool = False) -> l
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"real data: {root} is not a folder (touch.real_data)")
-    labels = read_object_properties(root, cfg.num_levels)
-    entries = octopi_entries(root, labels)
-    max_side = cfg.image_size or 160
+    labels, source = octopi_labels(cfg)
+    entries = octopi_entries(root, labels, source)
     out = []
     for split, obj, folder, src in tqdm(entries, desc="octopi", unit="sample", disable=not progress):
         p = resolve_sample_folder(root, folder)
         if not p.is_dir():
             raise UserError(f"real data: sample folder '{folder}' listed in {src} does not exist (also not as {p})")
-        files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise UserError(f"real data: sample folder {p} (listed in {src}) holds no JPG frames")
-        frames = [_read_image(f, max_side) for f in _pick_frames(files, cfg.real_frames)]
-        out.append(RealSample(p.name, obj, split, frames, dict(labels[obj]), "gelsight"))
+        frames = _sample_frames(p, f"listed in {src}", cfg)
+        out.append(RealSample(p.name, obj, split, frames, dict(object_labels(labels, obj)), "gelsight"))
+    return out
+
+
+def _sample_frames(folder: Path, where: str, cfg: TouchConfig) -> list:
+    """``touch.real_frames`` frames of a sample folder (evenly spaced over its JPGs in name order)."""
+    files = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise UserError(f"real data: sample folder {folder} ({where}) holds no JPG frames")
+    return [_read_image(f, cfg.image_size or 160) for f in _pick_frames(files, cfg.real_frames)]
+
+
+def load_octopi15(root: str | Path, cfg: TouchConfig, progress: bool = False) -> list[RealSample]:
+    """Load Octopi-1.5's processed ``samples`` folder (layout in the module docstring).
+
+    Args:
+        root: The folder holding ``<dataset>_<n>/data.json`` and ``<dataset>_<n>/tactile/``.
+        cfg: Task settings (``num_levels`` bins the 0-10 ratings).
+        progress: Show a progress bar.
+
+    Returns:
+        Labelled samples (those without ``properties`` left out) with split ``train`` or ``test``.
+
+    Raises:
+        UserError: No sample folder, a malformed ``data.json``, a sample without frames, unreadable frames.
+    """
+    from tqdm.auto import tqdm
+
+    out = []
+    for folder, obj, split, levels in tqdm(octopi15_entries(Path(root), cfg.num_levels), desc="octopi-1.5",
+                                           unit="sample", disable=not progress):
+        if not any(p in levels for p in cfg.properties):
+            continue
+        frames = _sample_frames(folder / "tactile", f"of {folder / 'data.json'}", cfg)
+        out.append(RealSample(folder.name, obj, split, frames, levels, "gelsight"))
+    if not out:
+        raise UserError(f"real data: no sample in {root} has a rating of {', '.join(cfg.properties)} "
+                        f"(data.json 'properties'; Octopi-1.5 rates hardness and roughness)")
     return out
 
 
@@ -199,7 +245,7 @@ def samples_to_rows(samples: list[RealSample], cfg: TouchConfig, seed: int, sour
         samples: Loaded samples.
         cfg: Task settings.
         seed: Run seed.
-        source: ``octopi`` or ``ssvtp`` (the ``source`` column and the ``contact_id`` prefix).
+        source: ``octopi``, ``octopi15`` or ``ssvtp`` (the ``source`` column and the ``contact_id`` prefix).
 
     Returns:
         ``{"train": rows, "test": rows}``.
@@ -247,7 +293,7 @@ def real_rows(cfg: TouchConfig, seed: int, progress: bool = True) -> dict[str, l
 
     from tqdm.auto import tqdm
 
-    loader = load_octopi if cfg.real_data_format == "octopi" else load_ssvtp
+    loader = {"octopi": load_octopi, "octopi15": load_octopi15, "ssvtp": load_ssvtp}[cfg.real_data_format]
     rows = samples_to_rows(loader(cfg.real_data, cfg, progress=progress), cfg, seed, cfg.real_data_format)
     line = gaps_line(label_gaps(cfg), cfg.real_data)
     if line:

@@ -3,12 +3,17 @@
 The loaders of :mod:`tasks.touch.real_data` read their labels and sample lists through this module, and so do
 the two things that must not open every image:
 
-* :func:`label_gaps` counts, per property, the samples whose object (Octopi) or adjectives (SSVTP) give no
+Octopi's labels come from ``touch.real_labels`` (a checkout's ``utils/constants.py``, parsed by
+:mod:`tasks.touch.octopi_labels`, or a labels file) or an ``object_properties.json``/``.csv`` in the folder;
+Octopi-1.5's from each sample's ``data.json``; SSVTP's from its adjective files.
+
+* :func:`label_gaps` counts, per property, the samples whose object (Octopi), ``data.json`` (Octopi-1.5:
+  no bumpiness, and no ratings for other datasets' samples) or adjectives (SSVTP) give no
   label for it. Such a sample is never asked about that property; a sample with no label at all is left out.
   The counts go into the dataset card and into one printed line (:func:`gaps_line`).
 * :func:`real_data_fingerprint` digests the folder for the dataset cache key (``Task.data_fingerprint``):
-  the full contents of the label and sample-list files (``object_properties.*``, ``*_samples.json``,
-  ``text/labels_*.txt``), plus the name, size and modification time of every image the loaders may read.
+  the full contents of the label and sample-list files (the labels source, ``*_samples.json``, every
+  ``data.json``, ``text/labels_*.txt``), plus the name, size and modification time of every image the loaders may read.
   Images are listed, not hashed: hashing a real dataset's thousands of frames on every load would cost
   seconds, while a replaced or re-encoded frame changes its size or time.
 """
@@ -24,9 +29,12 @@ from pathlib import Path
 
 from embodied_r1.errors import UserError
 from tasks.touch.config import TouchConfig
+from tasks.touch.octopi_labels import (FIX_CONSTANTS, constants_path, octopi15_levels, octopi15_split, read_data_json,
+                                       read_octopi_constants)
 
 OCTOPI_SPLIT_FILES = (("train_samples.json", "train"), ("val_samples.json", "test"), ("test_samples.json", "test"))
 OCTOPI_LABEL_FILES = ("object_properties.json", "object_properties.csv")
+PHYSICLEAR_PREFIX = "physiclear_"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
@@ -65,40 +73,80 @@ def _check_level(v, k: int, where: str) -> int:
     return int(v)
 
 
-def read_object_properties(root: Path, k: int) -> dict[str, dict[str, int]]:
-    """Object -> {property: level} from ``object_properties.json`` or ``object_properties.csv`` in ``root``."""
-    jpath, cpath = root / "object_properties.json", root / "object_properties.csv"
-    if jpath.exists():
-        data = _read_json(jpath)
+def read_object_properties(path: Path, k: int) -> dict[str, dict[str, int]]:
+    """Object -> {property: level} from an ``object_properties.json`` or ``object_properties.csv`` file."""
+    if path.suffix.lower() == ".json":
+        data = _read_json(path)
         if not isinstance(data, dict):
-            raise UserError(f"real data: {jpath} must map object names to {{property: level}}")
+            raise UserError(f"real data: {path} must map object names to {{property: level}}")
         items = data.items()
-        src = jpath
-    elif cpath.exists():
+    else:
         try:
-            with cpath.open(newline="") as f:
+            with path.open(newline="") as f:
                 rows = list(csv.DictReader(f))
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            raise UserError(f"real data: cannot read {cpath} ({exc})") from exc
+            raise UserError(f"real data: cannot read {path} ({exc})") from exc
         if not rows or "object" not in rows[0]:
-            raise UserError(f"real data: {cpath} needs a header row starting with 'object' "
+            raise UserError(f"real data: {path} needs a header row starting with 'object' "
                             f"(object,hardness,roughness,bumpiness)")
         items = [(r.pop("object"), {p: (int(v) if re.fullmatch(r"-?\d+", (v or "").strip()) else v)
                                      for p, v in r.items() if (v or "").strip()}) for r in rows]
-        src = cpath
-    else:
-        raise UserError(f"real data: missing labels file {jpath} (or {cpath.name}); it maps each object to its "
-                        f"hardness/roughness/bumpiness levels")
     out = {}
     for obj, props in items:
         if not isinstance(props, dict):
-            raise UserError(f"real data: {src} entry '{obj}' must be a mapping of property -> level")
+            raise UserError(f"real data: {path} entry '{obj}' must be a mapping of property -> level")
         levels = {}
         for p, v in props.items():
             if p in PROPERTY_ALIASES:
-                levels[PROPERTY_ALIASES[p]] = _check_level(v, k, f"{src} '{obj}'.{p}")
+                levels[PROPERTY_ALIASES[p]] = _check_level(v, k, f"{path} '{obj}'.{p}")
         out[str(obj)] = levels
     return out
+
+
+def octopi_labels_source(cfg: TouchConfig) -> Path | None:
+    """The file an Octopi folder's labels come from: ``touch.real_labels`` (a labels file, Octopi's
+    ``constants.py``, or the checkout holding it), else ``object_properties.json``/``.csv`` in the folder; None
+    when there is none (never raises: :func:`octopi_labels` reports the fault)."""
+    if cfg.real_labels:
+        src = Path(cfg.real_labels).expanduser()
+        if src.is_dir():
+            return next((c for c in (src / "utils" / "constants.py", src / "constants.py") if c.is_file()), None)
+        return src
+    root = Path(cfg.real_data)
+    return next((root / n for n in OCTOPI_LABEL_FILES if (root / n).exists()), None)
+
+
+def octopi_labels(cfg: TouchConfig) -> tuple[dict[str, dict[str, int]], Path]:
+    """Object -> {property: level} of an Octopi/PhysiCLeAR folder, and the file they were read from.
+
+    Raises:
+        UserError: No labels at all (PhysiCLeAR ships none: the message says to set ``touch.real_labels``), or a
+            missing or malformed labels file.
+    """
+    if cfg.real_labels and not Path(cfg.real_labels).expanduser().exists():
+        raise UserError(f"real data: touch.real_labels {cfg.real_labels} does not exist; {FIX_CONSTANTS}")
+    src = octopi_labels_source(cfg)
+    if src is None and cfg.real_labels:
+        constants_path(Path(cfg.real_labels).expanduser())  # raises: a folder without utils/constants.py
+    if src is None:
+        raise UserError(f"real data: no labels for {cfg.real_data}: the PhysiCLeAR release ships no labels file; set "
+                        f"touch.real_labels to your Octopi checkout (git clone https://github.com/clear-nus/octopi), "
+                        f"whose utils/constants.py holds HARDNESS_RANK, ROUGHNESS_RANK and TEXTURE_RANK")
+    if src.suffix.lower() in (".json", ".csv"):
+        return read_object_properties(src, cfg.num_levels), src
+    return read_octopi_constants(src, cfg.num_levels), src
+
+
+def object_labels(labels: dict[str, dict[str, int]], obj: str) -> dict[str, int] | None:
+    """An object's labels, matching Octopi's ``physiclear_<object>`` names with or without the prefix.
+
+    >>> object_labels({"physiclear_egg": {"hardness": 2}}, "egg"), object_labels({"egg": {}}, "physiclear_egg")
+    ({'hardness': 2}, {})
+    """
+    for key in (obj, obj.removeprefix(PHYSICLEAR_PREFIX), PHYSICLEAR_PREFIX + obj):
+        if key in labels:
+            return labels[key]
+    return None
 
 
 def ssvtp_levels(adjectives: str, k: int) -> dict[str, int]:
@@ -123,18 +171,19 @@ def resolve_sample_folder(root: Path, folder: str) -> Path:
     return p if p.is_dir() else root / p.name
 
 
-def octopi_entries(root: Path, labels: dict[str, dict[str, int]]) -> list[tuple[str, str, str, Path]]:
+def octopi_entries(root: Path, labels: dict[str, dict[str, int]], source: Path) -> list[tuple[str, str, str, Path]]:
     """The samples an Octopi folder lists: ``(split, object, folder as written, listing file)`` per sample.
 
     Args:
         root: The Octopi folder.
-        labels: Its :func:`read_object_properties` (every listed object must have an entry).
+        labels: Its :func:`octopi_labels` (every listed object must have an entry).
+        source: The file the labels came from (named in the error for an object without labels).
 
     Returns:
         One tuple per listed sample folder, objects in sorted order per file.
 
     Raises:
-        UserError: A missing or malformed split file, or a listed object without an entry in the labels file.
+        UserError: A missing or malformed split file, or a listed object without labels.
     """
     entries = []
     for fname, split in OCTOPI_SPLIT_FILES:
@@ -148,12 +197,35 @@ def octopi_entries(root: Path, labels: dict[str, dict[str, int]]) -> list[tuple[
         if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
             raise UserError(f"real data: {path} must map each object name to a list of sample folders")
         for obj, folders in sorted(data.items()):
-            if obj not in labels:
-                raise UserError(f"real data: object '{obj}' of {path} has no labels in "
-                                f"{root / 'object_properties.json'}")
+            if object_labels(labels, obj) is None:
+                raise UserError(f"real data: object '{obj}' of {path} has no labels in {source}")
             for folder in folders:
                 entries.append((split, obj, str(folder), path))
     return entries
+
+
+def octopi15_entries(root: Path, k: int) -> list[tuple[Path, str, str, dict[str, int]]]:
+    """The samples of an Octopi-1.5 ``samples`` folder: ``(folder, object_id, split, levels)`` per
+    ``<dataset>_<n>/data.json`` (folders without one are skipped, as Octopi-1.5 does); levels are empty for a
+    sample without ``properties``.
+
+    Raises:
+        UserError: Not a folder, no sample folder at all, or a malformed ``data.json``.
+    """
+    if not root.is_dir():
+        raise UserError(f"real data: {root} is not a folder (touch.real_data)")
+    out = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        path = folder / "data.json"
+        if not path.is_file():
+            continue
+        data = read_data_json(path)
+        out.append((folder, str(data.get("object_id") or folder.name), octopi15_split(data, path),
+                    octopi15_levels(data, path, k)))
+    if not out:
+        raise UserError(f"real data: {root} holds no <dataset>_<n>/data.json sample folders; point touch.real_data "
+                        f"at Octopi-1.5's octopi_s/data/samples (written by its process_datasets.py)")
+    return out
 
 
 def ssvtp_ids(root: Path) -> list[str]:
@@ -206,10 +278,13 @@ def label_gaps(cfg: TouchConfig) -> dict:
     """
     root = Path(cfg.real_data)
     if cfg.real_data_format == "octopi":
-        labels = read_object_properties(root, cfg.num_levels)
-        per_sample = [labels[obj] for _, obj, _, _ in octopi_entries(root, labels)]
+        labels, source = octopi_labels(cfg)
+        per_sample = [object_labels(labels, obj) for _, obj, _, _ in octopi_entries(root, labels, source)]
+    elif cfg.real_data_format == "octopi15":
+        per_sample = [levels for _, _, _, levels in octopi15_entries(root, cfg.num_levels)]
     else:
         per_sample = [ssvtp_sample_levels(root, sid, cfg) for sid in ssvtp_ids(root)]
+    per_sample = [{p: v for p, v in levels.items() if p in cfg.properties} for levels in per_sample]
     missing = {p: sum(p not in levels for levels in per_sample) for p in cfg.properties}
     return {"samples": len(per_sample), "missing_labels": missing,
             "unlabelled_samples": sum(not any(p in levels for p in cfg.properties) for levels in per_sample)}
@@ -254,6 +329,17 @@ def _feed_listing(h, folder: Path) -> None:
         h.update(f"{name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
 
 
+def _feed_octopi15(h, root: Path) -> None:
+    """Every sample folder's ``data.json`` in full and its ``tactile/`` listing."""
+    try:
+        folders = sorted(p for p in root.iterdir() if p.is_dir())
+    except OSError:
+        folders = []
+    for folder in folders:
+        _feed_file(h, folder / "data.json")
+        _feed_listing(h, folder / "tactile")
+
+
 def real_data_fingerprint(cfg: TouchConfig) -> str:
     """Digest of the real-data folder's labels, sample lists and image listing (see the module docstring).
 
@@ -270,7 +356,12 @@ def real_data_fingerprint(cfg: TouchConfig) -> str:
         return ""
     root = Path(cfg.real_data)
     h = hashlib.sha1(cfg.real_data_format.encode())
-    if cfg.real_data_format == "octopi":
+    if cfg.real_data_format == "octopi15":
+        _feed_octopi15(h, root)
+    elif cfg.real_data_format == "octopi":
+        source = octopi_labels_source(cfg)
+        if source is not None:
+            _feed_file(h, source)
         for name in OCTOPI_LABEL_FILES + tuple(f for f, _ in OCTOPI_SPLIT_FILES):
             _feed_file(h, root / name)
         for fname, _ in OCTOPI_SPLIT_FILES:

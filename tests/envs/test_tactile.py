@@ -15,7 +15,8 @@ from envs.tactile import (APPEARANCES, PROPERTIES, SENSORS, Contact, Material, S
                           sample_contact, sample_material, sensor_background, stream_key)
 from tests.fixtures.sensors import copied_profile, sensor_added
 
-SENSOR_NAMES = ("gelsight_mini", "digit", "gelsight_r15", "marker_gel")
+SENSOR_NAMES = ("gelsight_mini", "digit", "gelsight_r15", "marker_gel", "tac3d", "dm_tac")
+MARKER_SENSORS = {"marker_gel", "tac3d", "dm_tac"}
 
 
 def controlled_render(seed: int, sensor: str, levels: dict, shape: str = "sphere", num_levels: int = 3,
@@ -127,21 +128,26 @@ def test_depth_follows_springs_in_series():
     assert (tac.height_map <= 0).all() and tac.height_map.min() == -tac.deformation.max()
 
 
-def wide_flat_render(seed: int, sensor: str, levels: dict) -> TactileRender:
+def wide_flat_render(seed: int, sensor, levels: dict) -> TactileRender:
     """A flat face wider than the view: the whole frame is contact interior, so only the face's detail shows."""
     mat = dataclasses.replace(sample_material(np.random.default_rng(seed), levels, shape="flat"), size_mm=9.0)
     contact = dataclasses.replace(sample_contact(np.random.default_rng(seed + 1000), mat, force=2.5),
                                   position_mm=(0.0, 0.0), shear_mm=(0.0, 0.0))
-    return render_tactile(contact, SENSORS[sensor], np.random.default_rng(seed))
+    return render_tactile(contact, SENSORS[sensor] if isinstance(sensor, str) else sensor,
+                          np.random.default_rng(seed))
 
 
 @pytest.mark.parametrize("sensor", SENSOR_NAMES)
 def test_rougher_gives_more_high_frequency_energy(sensor):
+    # Dense marker grids (tac3d, dm_tac: 4-6 px pitch) put most of an image's high-frequency energy at the marker
+    # pitch; the gel's shading beneath them is what carries roughness, so it is measured without the markers.
+    dense = sensor in ("tac3d", "dm_tac")
+    profile = dataclasses.replace(SENSORS[sensor], markers=None) if dense else SENSORS[sensor]
     k = 3
     frac = np.zeros(k)
     for seed in range(3):
         for lvl in range(k):
-            tac = wide_flat_render(seed, sensor, {"hardness": 2, "bumpiness": 0, "roughness": lvl})
+            tac = wide_flat_render(seed, profile, {"hardness": 2, "bumpiness": 0, "roughness": lvl})
             frac[lvl] += hf_fraction(tac.image) / 3
     assert frac[0] < frac[1] < frac[2] and frac[2] > frac[0] + 0.03, frac
 
@@ -190,7 +196,7 @@ def test_sensor_profiles_shape_and_override():
         tac = render_tactile(contact, sensor, rng)
         assert tac.image.shape == (*sensor.image_size, 3) and tac.image.dtype == np.uint8
         assert max(sensor.image_size) <= 96
-        assert (tac.markers is not None) == (name == "marker_gel")
+        assert (tac.markers is not None) == (name in MARKER_SENSORS)
         by_name = render_tactile(contact, name, np.random.default_rng(1)).image
         assert np.array_equal(by_name, render_tactile(contact, sensor, np.random.default_rng(1)).image)
         big = render_tactile(contact, sensor, rng, image_size=(120, 100))
@@ -202,7 +208,7 @@ def test_sensor_profiles_shape_and_override():
 def test_each_profile_carries_its_display_name():
     names = {name: sensor.display_name for name, sensor in SENSORS.items()}
     assert names == {"gelsight_mini": "GelSight Mini", "digit": "DIGIT", "gelsight_r15": "GelSight R1.5",
-                     "marker_gel": "marker gel"}
+                     "marker_gel": "marker gel", "tac3d": "Tac3D-like", "dm_tac": "DM-Tac-like"}
     with pytest.raises(ValueError, match="display_name"):
         dataclasses.replace(SENSORS["digit"], display_name="")
 
@@ -237,7 +243,7 @@ def test_inserting_a_sensor_leaves_the_other_sensors_images_unchanged():
     assert tuple(SENSORS) == SENSOR_NAMES
 
 
-def test_four_sensors_images_differ():
+def test_named_sensors_images_differ():
     rng = np.random.default_rng(7)
     mat = sample_material(rng, {"hardness": 2, "roughness": 1, "bumpiness": 1}, shape="sphere")
     contact = dataclasses.replace(sample_contact(rng, mat, force=3.0), position_mm=(0.0, 0.0))
@@ -390,3 +396,78 @@ def test_material_is_a_dataclass_with_levels():
     m = sample_material(np.random.default_rng(0), num_levels=5)
     assert isinstance(m, Material) and set(m.levels) == set(PROPERTIES)
     assert all(0 <= v < 5 for v in m.levels.values())
+
+
+# ---------------------------------------------------------------- sensor randomisation
+
+
+def test_random_sensor_is_a_pure_function_of_its_name():
+    from envs.tactile import is_random_sensor, random_sensor, random_sensor_name, resolve_sensor
+
+    name = random_sensor_name(0, "train", 3, 1)
+    assert is_random_sensor(name) and not is_random_sensor("digit") and not is_random_sensor("random_")
+    assert name == random_sensor_name(0, "train", 3, 1) != random_sensor_name(0, "train", 3, 2)
+    random_sensor.cache_clear()
+    a = random_sensor(name)
+    random_sensor.cache_clear()
+    assert random_sensor(name) == a and resolve_sensor(name) == a and a.name == name
+    rng = np.random.default_rng(2)
+    contact = sample_contact(rng, sample_material(rng))
+    one = render_tactile(contact, name, np.random.default_rng(9)).image
+    assert np.array_equal(one, render_tactile(contact, a, np.random.default_rng(9)).image)
+    with pytest.raises(ValueError, match="not a random sensor name"):
+        random_sensor("digit")
+    with pytest.raises(KeyError, match="random_<hex>"):
+        resolve_sensor("random_not-hex")
+
+
+def test_random_sensors_vary_every_randomised_setting_within_the_ranges():
+    """Lights (count, colour, angle), gel, resolution and crop, markers, background and noise all vary."""
+    from envs.tactile import RANDOM_RANGES, random_sensor, random_sensor_name
+
+    profiles = [random_sensor(random_sensor_name("ranges", k)) for k in range(120)]
+    assert len({len(p.lights) for p in profiles}) >= 4
+    assert len({p.image_size for p in profiles}) > 60 and len({round(p.mm_per_px, 3) for p in profiles}) > 60
+    assert 0.3 < np.mean([p.markers is not None for p in profiles]) < 0.7
+    assert {p.marker_rgb[0] > 128 for p in profiles if p.markers} == {True, False}  # dark and bright ink
+    for key, attr in (("gel_thickness_mm", "gel_thickness_mm"), ("noise_std", "noise_std"), ("vignette", "vignette")):
+        values = [getattr(p, attr) for p in profiles]
+        lo, hi = RANDOM_RANGES[key]
+        assert lo <= min(values) and max(values) <= hi and max(values) - min(values) > 0.6 * (hi - lo), key
+    k = [p.k_gel for p in profiles]
+    assert RANDOM_RANGES["k_gel"][0] <= min(k) < 4 and 8 < max(k) <= RANDOM_RANGES["k_gel"][1]
+    hues = {round(c, -1) for p in profiles for light in p.lights for c in light.color}
+    assert len(hues) > 15
+    for p in profiles:
+        lo, hi = RANDOM_RANGES["longest_side_px"]
+        assert lo <= max(p.image_size) <= hi
+        fov = max(p.fov_mm)
+        assert RANDOM_RANGES["fov_longest_mm"][0] - 0.01 <= fov <= RANDOM_RANGES["fov_longest_mm"][1] + 0.01
+
+
+def test_random_sensor_renders_the_same_physics():
+    """Through a procedural sensor, a harder object still gives a shallower imprint and depth follows the springs."""
+    from envs.tactile import compression_split, random_sensor, random_sensor_name
+
+    for k in range(4):
+        sensor = random_sensor(random_sensor_name("physics", k))
+        depths = []
+        for h in range(3):
+            mat = sample_material(np.random.default_rng(k), {"hardness": h, "roughness": 0, "bumpiness": 0}, 3,
+                                  shape="sphere")
+            contact = dataclasses.replace(sample_contact(np.random.default_rng(50 + k), mat, force=2.5),
+                                          position_mm=(0.0, 0.0))
+            tac = render_tactile(contact, sensor, np.random.default_rng(0))
+            assert tac.image.shape == (*sensor.image_size, 3)
+            assert tac.depth_mm == pytest.approx(compression_split(2.5, sensor.k_gel, mat.k_obj)[0], rel=0.02)
+            depths.append(tac.depth_mm)
+        assert depths[0] > depths[1] > depths[2]
+
+
+def test_random_sensors_docstring_examples():
+    import doctest
+
+    import envs.tactile.random_sensors as module
+
+    res = doctest.testmod(module)
+    assert res.failed == 0 and res.attempted > 0

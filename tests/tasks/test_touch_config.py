@@ -35,7 +35,9 @@ def test_importing_the_task_is_light():
 def test_defaults():
     c = TouchConfig()
     assert c.num_levels == 3 and c.press_frames == 1 and c.heldout_sensor == "marker_gel"
-    assert c.train_sensors == ["gelsight_mini", "digit", "gelsight_r15"]
+    assert c.train_sensors == ["gelsight_mini", "digit", "gelsight_r15"] and c.heldout_sensors == ["marker_gel"]
+    assert c.objects == "fresh" and c.random_sensor_fraction == 0.75
+    assert TouchConfig(heldout_sensor=None).heldout_sensors == []
     assert c.rewards == {"ordinal_accuracy_reward": {"weight": 1.0},
                          "cross_sensor_consistency_reward": {"weight": 0.5},
                          "touch_format_reward": {"weight": 0.2, "max_chars": 1500},
@@ -57,8 +59,12 @@ def test_partial_dicts_keep_the_other_defaults():
     ({"num_levels": 6}, "num_levels"),
     ({"properties": ["hardness", "softness"]}, "unknown entries ['softness']"),
     ({"train_sensors": ["digit", "marker_gel"]}, "also in touch.train_sensors"),
-    ({"heldout_sensor": "tac3d"}, "heldout_sensor 'tac3d'"),
+    ({"heldout_sensor": "xense"}, "heldout_sensor 'xense'"),
     ({"sensors_per_contact": 4}, "sensors_per_contact"),
+    ({"objects": "library"}, "touch.objects 'library' is not one of fresh, catalog"),
+    ({"random_sensor_fraction": 1.5}, "random_sensor_fraction must be a number in [0, 1]"),
+    ({"heldout_sensor": ["tac3d", "digit"]}, "heldout_sensor 'digit' is also in touch.train_sensors"),
+    ({"heldout_sensor": ["tac3d", "xense"]}, "heldout_sensor has unknown entries ['xense']"),
     ({"question_mix": {"riddle": 1}}, "unknown question type 'riddle'"),
     ({"question_mix": {q: 0 for q in ("level", "compare", "superlative", "conflict", "cross_sensor")}}, "all zero"),
     ({"rewards": {"accuracy": 1}}, "unknown reward 'touch.rewards.accuracy'"),
@@ -86,16 +92,16 @@ def test_sensor_lists_follow_the_sensor_table():
 
     assert sim_sensors() == tuple(SENSORS)
     assert all(sensor_name(s) == SENSORS[s].display_name for s in SENSORS)
-    with sensor_added(copied_profile("marker_gel", "tac3d", "Tac3D")):
-        assert sim_sensors()[0] == "tac3d"
-        c = TouchConfig(train_sensors=["tac3d", "digit"], heldout_sensor="gelsight_r15")
-        assert c.train_sensors == ["tac3d", "digit"]
-        assert TouchConfig(heldout_sensor="tac3d").heldout_sensor == "tac3d"
-        assert sensor_name("tac3d") == "Tac3D"
-    with pytest.raises(UserError, match="heldout_sensor 'tac3d' is not one of gelsight_mini, digit"):
-        TouchConfig(heldout_sensor="tac3d")
-    with pytest.raises(UserError, match=r"train_sensors has unknown entries \['tac3d'\]"):
-        TouchConfig(train_sensors=["tac3d", "digit"])
+    with sensor_added(copied_profile("marker_gel", "xense", "Xense")):
+        assert sim_sensors()[0] == "xense"
+        c = TouchConfig(train_sensors=["xense", "digit"], heldout_sensor="gelsight_r15")
+        assert c.train_sensors == ["xense", "digit"]
+        assert TouchConfig(heldout_sensor="xense").heldout_sensor == "xense"
+        assert sensor_name("xense") == "Xense"
+    with pytest.raises(UserError, match="heldout_sensor 'xense' is not one of gelsight_mini, digit"):
+        TouchConfig(heldout_sensor="xense")
+    with pytest.raises(UserError, match=r"train_sensors has unknown entries \['xense'\]"):
+        TouchConfig(train_sensors=["xense", "digit"])
 
 
 @pytest.mark.parametrize("name", ["touch.yaml", "touch_quickstart.yaml"])

@@ -78,10 +78,14 @@ def test_contacts_are_seen_through_several_sensors(ds):
 
 
 def test_heldout_sensor_and_materials(ds):
+    from envs.tactile import is_random_sensor
+
     cfg = TouchConfig(**SMALL)
     train, test = rows(ds["train"]), rows(ds["test"])
-    assert {r["sensor"] for r in train} <= set(cfg.train_sensors)
+    named = {r["sensor"] for r in train if not is_random_sensor(r["sensor"])}
+    assert named and named <= set(cfg.train_sensors)
     assert all(cfg.heldout_sensor not in r["image_sources"] for r in train)
+    assert not any(is_random_sensor(s) for r in test for s in r["image_sources"])  # test: named sensors only
     assert {r["split_tag"] for r in train} == {"train"}
     assert {r["split_tag"] for r in test} == {"heldout_material", "heldout_sensor"}
     held = [r for r in test if r["split_tag"] == "heldout_sensor"]
@@ -164,9 +168,9 @@ def test_the_order_of_the_train_sensors_does_not_matter():
     two = _contacts(TouchConfig(**SMALL, train_sensors=three[:2]), "train", 8)
     same = [i for i in range(8) if set(rank_sensors(three, 0, 1, i)[:2]) == set(three[:2])]
     assert 0 < len(same) < 8
-    for i in same:
-        for s in three[:2]:
-            assert two[f"train-{i:05d}", s] == base[f"train-{i:05d}", s], (i, s)
+    for i in same:  # (keyed by row sensor: a procedural one's name derives from the named sensor it replaces)
+        cid = f"train-{i:05d}"
+        assert {k: v for k, v in two.items() if k[0] == cid} == {k: v for k, v in base.items() if k[0] == cid}, i
 
 
 def test_options_press_frames_and_image_size():
@@ -224,7 +228,7 @@ def test_example_figure(ds, tmp_path):
     assert path.stat().st_size > 10000
 
 
-@pytest.mark.parametrize("module", ["catalog", "questions", "real_labels", "metrics"])
+@pytest.mark.parametrize("module", ["catalog", "objects", "questions", "real_labels", "metrics"])
 def test_docstring_examples(module):
     import doctest
     import importlib
@@ -241,3 +245,76 @@ def test_rows_do_not_depend_on_the_number_of_workers():
     assert list(one) == list(two)
     for split in one:
         assert len(one[split]) > 0 and one[split].data.table.equals(two[split].data.table), split
+
+
+# ---------------------------------------------------------------- fresh objects, sensor randomisation
+
+
+def test_fresh_objects_are_new_every_contact_and_held_out_by_the_level_rule():
+    """Every train object has a combination the rule leaves to train, every test object a held-out one, and no
+    object is pressed in two contacts; over a few contacts most combinations of each side occur."""
+    from tasks.touch.contacts import draw_contact
+    from tasks.touch.objects import is_heldout_combo, level_combos
+
+    cfg = TouchConfig(train_contacts=0, test_contacts=0, random_sensor_fraction=0.0, press_frames=1, image_size=16)
+    ids, combos = [], {"train": set(), "test": set()}
+    for split, n in (("train", 40), ("test", 25)):
+        for i in range(n):
+            draw = draw_contact(cfg, 0, split, i)
+            readings = draw.readings[draw.row_sensors[0][0]]
+            for r in readings:
+                assert is_heldout_combo(r.levels, 3) == (split == "test"), (split, i, r.levels)
+                combos[split].add(tuple(r.levels[p] for p in ("hardness", "roughness", "bumpiness")))
+            ids += [r.object_id for r in readings]
+    assert len(ids) == len(set(ids))
+    assert len(combos["train"]) >= 14 and len(combos["test"]) >= 7
+    assert combos["test"] <= set(level_combos("test", 3)) and not combos["train"] & combos["test"]
+
+
+def test_catalog_mode_keeps_the_rows_of_data_version_2():
+    """``objects=catalog`` without sensor randomisation builds the very rows of the code before fresh objects
+    (digest of the label columns and decoded pixels, recorded at commit 2d23052 with the same config)."""
+    import hashlib
+    import json
+
+    cfg = TouchConfig(num_materials=12, train_contacts=6, test_contacts=3, objects="catalog",
+                      random_sensor_fraction=0.0)
+    ds = TouchTask().build_dataset(cfg, 5)
+    h = hashlib.sha256()
+    for split in sorted(ds):
+        for r in rows(ds[split]):
+            h.update(json.dumps({k: v for k, v in r.items() if k != "images"}, sort_keys=True).encode())
+            for im in r["images"]:
+                h.update(np.asarray(im).tobytes())
+    assert h.hexdigest()[:16] == "8e6cbab1e5888215"
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.5, 1.0])
+def test_sensor_randomisation_swaps_that_share_of_train_readings(fraction):
+    from envs.tactile import is_random_sensor
+    from tasks.touch.data import contact_rows
+
+    cfg = TouchConfig(random_sensor_fraction=fraction, image_size=16,
+                      question_mix={"level": 1, "compare": 0, "superlative": 0, "conflict": 0, "cross_sensor": 0})
+    train = [r for i in range(30) for r in contact_rows(cfg, 1, "train", i)]
+    share = np.mean([is_random_sensor(r["sensor"]) for r in train])
+    assert (share == fraction) if fraction in (0.0, 1.0) else 0.3 < share < 0.7
+    for r in train:  # a procedural sensor is named in the prompt by its display name, like any other
+        if is_random_sensor(r["sensor"]):
+            assert "randomised optical sensor" in r["prompt"][0]["content"][-1]["text"]
+    groups = defaultdict(set)
+    for r in train:
+        groups[r["contact_id"]].add(r["sensor"])
+    assert all(len(g) == 2 for g in groups.values())  # two distinct sensors per contact still
+    test = [r for i in range(5) for r in contact_rows(cfg, 1, "test", i)]
+    assert not any(is_random_sensor(r["sensor"]) for r in test)
+
+
+def test_several_heldout_sensors():
+    cfg = TouchConfig(train_contacts=2, test_contacts=3, heldout_sensor=["marker_gel", "tac3d", "dm_tac"],
+                      image_size=16)
+    ds = TouchTask().build_dataset(cfg, 0)
+    held = rows(ds["test_heldout_sensor"])
+    assert len(held) == 9 and {r["sensor"] for r in held} == {"marker_gel", "tac3d", "dm_tac"}
+    assert {r["split_tag"] for r in held} == {"heldout_sensor"}
+    assert not {"marker_gel", "tac3d", "dm_tac"} & {s for r in rows(ds["train"]) for s in r["image_sources"]}

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from embodied_r1.errors import UserError
 from tasks.touch import TouchConfig, TouchTask
 from tasks.touch.real_data import load_octopi, load_ssvtp, ssvtp_levels
-from tests.fixtures.touch_real import OCTOPI_OBJECTS, OCTOPI_SPLITS, make_octopi_folder, make_ssvtp_folder
+from tests.fixtures.touch_real import (OCTOPI_OBJECTS, OCTOPI_SPLITS, expect_user_error, make_octopi_folder,
+                                       make_ssvtp_folder)
 
 
 def cfg(root, fmt="octopi", **kw):
@@ -84,17 +84,12 @@ def test_ssvtp_levels_table():
 
 
 def _expect(c, *fragments):
-    with pytest.raises(UserError) as exc:
-        TouchTask().build_dataset(c, 0)
-    msg = str(exc.value)
-    assert "\n" not in msg
-    for f in fragments:
-        assert f in msg, msg
+    expect_user_error(lambda: TouchTask().build_dataset(c, 0), *fragments)
 
 
 def test_octopi_errors_name_the_file(tmp_path):
     root = make_octopi_folder(tmp_path / "a", labels="none")
-    _expect(cfg(root), "missing labels file", "object_properties.json")
+    _expect(cfg(root), "no labels for", str(root), "set touch.real_labels", "HARDNESS_RANK")
 
     root = make_octopi_folder(tmp_path / "b")
     (root / "train_samples.json").write_text("{not json")

@@ -1,0 +1,44 @@
+"""``benchmarks/touch_ceiling.py`` runs end to end at tiny size on both data defaults: table, JSON, and the same
+rendered data for 1 and 2 workers. Its numbers are measurements, never asserted against targets here."""
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.benchmarks.test_smoke import _run
+
+
+@pytest.mark.parametrize("data", ["old", "new"])
+def test_touch_ceiling_smoke(tmp_path, data):
+    out = tmp_path / "ceiling.json"
+    stdout = _run("touch_ceiling.py", ["--smoke", "--data", data, "--device", "cpu", "--out", str(out)], tmp_path)
+    result = json.loads(out.read_text())
+    assert result["device"] == "cpu" and result["args"]["data"] == data
+    assert set(result["results"]) == {"train", "val", "heldout_objects", "marker_gel", "tac3d", "dm_tac"}
+    for group, r in result["results"].items():
+        assert r["n"] > 0 and 0.0 <= r["mean"]["acc"] <= 1.0 and 0.0 <= r["hardness"]["omae"] <= 2.0, group
+    assert set(result["gap_objects_minus_sensor"]) == {"marker_gel", "tac3d", "dm_tac"}
+    assert "heldout_objects" in stdout and "accuracy / OMAE" in stdout
+
+
+def test_touch_ceiling_data_is_the_same_for_any_number_of_workers(monkeypatch):
+    import importlib
+    from pathlib import Path
+
+    # on sys.path for the whole test: the spawned workers import the script by name
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    mod = importlib.import_module("touch_ceiling")
+    args = mod.Args(train_contacts=60, test_contacts=3, image_size=24)
+    cfg = mod.data_config(args)
+    one = mod.build_data(args, cfg)
+    args.workers = 2
+    two = mod.build_data(args, cfg)
+    assert list(one) == list(two)
+    for g in one:
+        assert np.array_equal(one[g][0], two[g][0]) and np.array_equal(one[g][1], two[g][1]), g
+    # old data: train and held-out objects come from a catalogue split; new data: fresh train levels avoid the rule
+    from tasks.touch.objects import is_heldout_combo
+
+    assert not any(is_heldout_combo(tuple(lv), 3) for lv in np.concatenate([one["train"][1], one["val"][1]]))
+    assert all(is_heldout_combo(tuple(lv), 3) for lv in one["heldout_objects"][1])
