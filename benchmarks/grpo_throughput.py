@@ -207,6 +207,8 @@ def _generate_mode(args, train, device):
             first = engine.generate(reqs)  # warm-up (graph capture for fast)
             _sync()
             warm = time.perf_counter() - t
+            for k in [k for k in getattr(engine, "stats", {}) if k.endswith("_s")]:
+                engine.stats[k] = 0.0  # phases of the timed calls only
             times = []
             for _ in range(args.repeats):
                 _sync()
@@ -216,11 +218,15 @@ def _generate_mode(args, train, device):
                 times.append(time.perf_counter() - t)
             ntok = sum(len(s[0].completion_ids) for s in got)
             best = min(times)
+            stats = {k: v / args.repeats for k, v in getattr(engine, "stats", {}).items() if k.endswith("_s")}
             res[name] = dict(seconds=best, warmup_s=warm, new_tok_per_s=ntok / best, new_tokens_total=ntok,
+                             phases_s_per_call=stats,
                              ms_per_step=1000 * best / args.new_tokens,
                              prompt_tokens_mean=sum(len(s[0].prompt_ids) for s in first) / len(first))
             print(f"[generate {name}] seqs={seqs} {ntok / best:.0f} new tok/s ({1000 * best / args.new_tokens:.1f} "
-                  f"ms/token step, warm-up {warm:.1f}s, prompt {res[name]['prompt_tokens_mean']:.0f} tok)", flush=True)
+                  f"ms/token step, warm-up {warm:.1f}s, prompt {res[name]['prompt_tokens_mean']:.0f} tok)"
+                  + ("  phases per call: " + " ".join(f"{k}={v:.3f}" for k, v in stats.items())
+                     if stats else ""), flush=True)
             engine.release()
             del engine
             _free()

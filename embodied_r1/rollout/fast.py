@@ -22,8 +22,10 @@ On CPU the same step runs eagerly (the correctness tests compare it with ``model
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
+import time
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -152,11 +154,15 @@ class FastEngine(RolloutEngine):
         was_training = self.model.training
         self.model.eval()
         try:
-            enc = self.encode(chunk.requests)
+            with self._timed("encode_s"):  # the processor on CPU: chat template, image resize and patches
+                enc = self.encode(chunk.requests)
             prompt_ids = [ids[m.bool()].tolist() for ids, m in zip(enc["input_ids"], enc["attention_mask"])]
-            logits0, kv, next_pos, mask = self._prefill(enc)
+            with self._timed("prefill_s"):  # vision tower and prompt prefill
+                logits0, kv, next_pos, mask = self._prefill(enc)
             rows = torch.repeat_interleave(torch.arange(len(chunk.requests)), torch.tensor(chunk.counts))
-            toks, lps, lengths, reasons = self._decode(chunk, rows, logits0, kv, next_pos, mask, top_k, top_p, stop)
+            with self._timed("decode_s"):
+                toks, lps, lengths, reasons = self._decode(chunk, rows, logits0, kv, next_pos, mask, top_k, top_p,
+                                                           stop)
         finally:
             self.model.train(was_training)
         out, r = [], 0
@@ -171,6 +177,18 @@ class FastEngine(RolloutEngine):
 
     def _device(self):
         return next(self.model.parameters()).device
+
+    @contextlib.contextmanager
+    def _timed(self, key: str):
+        """Add the wall time of the block to ``stats[key]`` (device work included: synchronised at both ends)."""
+        sync = torch.cuda.synchronize if self._device().type == "cuda" else (lambda: None)
+        sync()
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            sync()
+            self.stats[key] = self.stats.get(key, 0.0) + time.perf_counter() - t
 
     def _image_embeds(self, enc, device):
         """Vision features for the chunk's images, computing each distinct image once."""

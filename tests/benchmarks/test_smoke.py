@@ -27,7 +27,23 @@ def test_grpo_throughput_smoke(tmp_path):
                                 "--new-tokens", "4", "--set", "touch.train_contacts=8", "touch.test_contacts=2",
                                 "--json", str(out)], tmp_path)
     result = json.loads(out.read_text())
-    assert result["device"] == "cpu" and result["steps"] == 2 and result["mean_step_s"] > 0
+    assert result["device"] == "cpu" and set(result["arms"]) == {"trl", "fast", "fast_cf"}
+    for arm in result["arms"].values():
+        assert arm["steps"] == 2 and arm["mean_step_s"] > 0 and arm["tokens_per_s_per_gpu"] > 0
+        assert 0 <= arm["breakdown_s"]["generation"] <= arm["mean_step_s"]
+    assert "tactile_grounded_reward" in result["arms"]["fast_cf"]["rewards"]
+    assert "tactile_grounded_reward" not in result["arms"]["trl"]["rewards"]
+    assert result["speedup_tokens_per_s"] > 0 and result["counterfactual_step_ratio"] > 0
+
+
+def test_generate_mode_smoke(tmp_path):
+    out = tmp_path / "gen.json"
+    _run("grpo_throughput.py", ["--mode", "generate", "--model", "tiny", "--seqs", "4", "--new-tokens", "6",
+                                "--repeats", "1", "--set", "touch.train_contacts=8", "touch.test_contacts=2",
+                                "--json", str(out)], tmp_path)
+    (res,) = json.loads(out.read_text())["generate"]
+    assert res["seqs"] == 4 and res["hf"]["new_tokens_total"] == res["fast"]["new_tokens_total"] == 24
+    assert res["speedup"] > 0 and res["fast"]["phases_s_per_call"]["decode_s"] > 0
 
 
 def test_tactile_throughput_smoke(tmp_path):
