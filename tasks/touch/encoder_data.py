@@ -1,75 +1,56 @@
 """Press sequences for the ``encoder`` stage (Touch-R1 stage 1): one simulated press, force rising over the frames,
 seen through several sensors.
 
-Events are drawn from the same object catalogue as the QA rows (:mod:`tasks.touch.catalog`) but from random
-streams of their own (split codes 11 and 12), so asking for encoder data changes no QA row:
+The presses are the task's own contacts (:func:`tasks.touch.contacts.draw_contact`, with ``press_frames`` set to
+the stage's frame count), so they follow the data settings exactly: fresh objects held out by the level rule (or
+the catalogue), train readings through procedurally randomised sensors, held-out sensors only on test contacts.
+Changing the frame count changes no QA row (the rows are built with the task's own ``press_frames``).
 
-* ``train``: ``train_contacts`` presses of seen objects, each through ``sensors_per_contact`` train sensors;
-* ``heldout_objects``: ``test_contacts`` presses of held-out objects through the train sensors;
-* ``heldout_sensor``: the very same presses through ``heldout_sensor`` (when there is one).
+* ``train``: every object of each train contact through its train sensors (named or randomised);
+* ``heldout_objects``: the test contacts' objects through the train sensors;
+* ``heldout_sensor``: the same presses through the held-out sensor(s) (when there are any).
 
-Each sequence carries every property's level of its object (the property head and the linear probe read them).
+Each sequence carries every property's level of its object (the property head and the linear probe read them);
+the readings of one object of one contact by several sensors share a group (the contrastive positives).
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from embodied_r1.task import EncoderData, EncoderSequence
-from tasks.touch.catalog import Catalog, make_catalog
 from tasks.touch.config import TouchConfig
-
-#: Split codes of the encoder's random streams, apart from the QA rows' (tasks.touch.data.SPLIT_CODES).
-ENCODER_SPLIT_CODES = {"train": 11, "test": 12}
 
 
 def touch_encoder_data(cfg: TouchConfig, seed: int, frames: int) -> EncoderData:
-    """Tactile press sequences of the simulated catalogue (see the module docstring).
+    """Tactile press sequences of the task's contacts (see the module docstring).
 
     Args:
-        cfg: Touch settings (catalogue, contacts per split, sensors, image size).
+        cfg: Touch settings (objects, contacts per split, sensors, image size).
         seed: Run seed; the same seed gives the same frames.
-        frames: Frames per press (force ``F * (i + 1) / frames``).
+        frames: Frames per press (force rising).
 
     Returns:
         An :class:`embodied_r1.task.EncoderData` with ``train`` and the held-out sets.
-
-    Example:
-        >>> from tasks.touch.config import TouchConfig
-        >>> d = touch_encoder_data(TouchConfig(num_materials=8, train_contacts=2, test_contacts=1), 0, 2)
-        >>> len(d.train), sorted(d.eval), len(d.train[0].frames), d.num_levels["hardness"]
-        (4, ['heldout_objects', 'heldout_sensor'], 2, 3)
     """
-    catalog = make_catalog(cfg.num_materials, cfg.num_levels, cfg.heldout_material_fraction, seed, cfg.properties)
-    train = [s for i in range(cfg.train_contacts) for s in _press(cfg, seed, "train", i, catalog, frames, None)]
-    held_objects, held_sensor = [], []
-    for i in range(cfg.test_contacts):
-        held_objects += _press(cfg, seed, "test", i, catalog, frames, None)
-        if cfg.heldout_sensor:
-            held_sensor += _press(cfg, seed, "test", i, catalog, frames, cfg.heldout_sensor)
-    held = {"heldout_objects": held_objects}
-    if held_sensor:
-        held["heldout_sensor"] = held_sensor
-    return EncoderData(train=train, eval=held, num_levels={p: cfg.num_levels for p in cfg.properties})
+    from tasks.touch.catalog import make_catalog
+    from tasks.touch.contacts import draw_contact
 
-
-def _press(cfg: TouchConfig, seed: int, split: str, i: int, catalog: Catalog, frames: int,
-           sensor: str | None) -> list[EncoderSequence]:
-    """Press ``i`` of a split through its ranked train sensors, or through ``sensor`` alone."""
-    from envs.tactile import SENSORS, render_press_sequence, sample_contact
-    from tasks.touch.data import SENSOR_STREAM, _image_size, rank_sensors
-
-    code = ENCODER_SPLIT_CODES[split]
-    rng = np.random.default_rng([seed, code, i])
-    pool = catalog.pool(split)
-    obj = pool[int(rng.integers(len(pool)))]
-    material = catalog.materials[obj]
-    contact = sample_contact(rng, material)
-    sensors = [sensor] if sensor else rank_sensors(cfg.train_sensors, seed, code, i)[:cfg.sensors_per_contact]
-    labels = {p: int(material.levels[p]) for p in cfg.properties}
-    out = []
-    for s in sensors:
-        srng = np.random.default_rng([seed, code, i, SENSOR_STREAM, SENSORS[s].stream_key])
-        seq = render_press_sequence(contact, SENSORS[s], srng, n_frames=frames, image_size=_image_size(cfg, s))
-        out.append(EncoderSequence(frames=seq, group=f"{split}-{i:05d}", view=s, labels=labels))
-    return out
+    c = dataclasses.replace(cfg, press_frames=frames)
+    catalog = (make_catalog(cfg.num_materials, cfg.num_levels, cfg.heldout_material_fraction, seed, cfg.properties)
+               if cfg.objects == "catalog" else None)
+    sets: dict[str, list] = {"train": [], "heldout_objects": [], "heldout_sensor": []}
+    for split, n in (("train", cfg.train_contacts), ("test", cfg.test_contacts)):
+        for i in range(n):
+            draw = draw_contact(c, seed, split, i, catalog)
+            for sensor, tag in draw.row_sensors:
+                key = "train" if split == "train" else ("heldout_sensor" if tag == "heldout_sensor"
+                                                        else "heldout_objects")
+                for k, reading in enumerate(draw.readings[sensor]):
+                    sets[key].append(EncoderSequence(
+                        frames=[np.asarray(f.convert("RGB")) for f in reading.frames], group=f"{draw.contact_id}-{k}",
+                        view=sensor, labels={p: int(reading.levels[p]) for p in cfg.properties}))
+    held = {k: v for k, v in sets.items() if k != "train" and v}
+    return EncoderData(train=sets["train"], eval=held, num_levels={p: cfg.num_levels for p in cfg.properties})
