@@ -289,9 +289,12 @@ class FastEngine(RolloutEngine):
 
     # ------------------------------------------------------------------ buffers
     def _alloc(self, rows_cap: int, length: int, dtype, device):
-        """(Re)allocate the static cache and row buffers when a call needs more than they hold."""
+        """(Re)allocate the static cache and row buffers when a call needs more rows or positions than they hold
+        (rows: a power of two up to ``rollout.max_batch``; positions: a power-of-two multiple of the length
+        bucket), so memory follows the largest call so far."""
         st = self._state
-        if st is not None and st["length"] >= length and st["dtype"] == dtype and st["device"] == device:
+        if (st is not None and st["length"] >= length and st["rows"] >= rows_cap and st["dtype"] == dtype
+                and st["device"] == device):
             return st
         self._graphs.clear()
         length = self.cfg.length_bucket * max(1, 2 ** math.ceil(math.log2(math.ceil(length / self.cfg.length_bucket))))
@@ -334,7 +337,7 @@ class FastEngine(RolloutEngine):
         R, P = len(rows), pmask.shape[1]
         reqs = [chunk.requests[i] for i in rows.tolist()]
         T = max(r.sampling.max_new_tokens for r in reqs)
-        st = self._alloc(self.cfg.max_batch, P + T, kv[0][0].dtype, device)
+        st = self._alloc(_bucket(R, self.cfg.max_batch), P + T, kv[0][0].dtype, device)  # grows when needed
         self._check_weights()
         self._layer_weights()
         self._refresh_merged()
