@@ -112,9 +112,8 @@ class FastEngine(RolloutEngine):
         self._check_weights()
 
     def release(self) -> None:
-        self._graphs.clear()
+        self._drop_graphs()
         self._state = None
-        self._pool = None
         self._weights = None  # merged LoRA copies too
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
@@ -296,7 +295,7 @@ class FastEngine(RolloutEngine):
         if (st is not None and st["length"] >= length and st["rows"] >= rows_cap and st["dtype"] == dtype
                 and st["device"] == device):
             return st
-        self._graphs.clear()
+        self._drop_graphs()
         length = self.cfg.length_bucket * max(1, 2 ** math.ceil(math.log2(math.ceil(length / self.cfg.length_bucket))))
         B = rows_cap
         kv_shape = (B, self.n_kv, length, self.head_dim)
@@ -317,6 +316,13 @@ class FastEngine(RolloutEngine):
                  "mask")
     STEP_STATE = ("tokens", "pos", "slot", "step", "done", "lengths")
 
+    def _drop_graphs(self):
+        """Forget every captured graph and their memory pool: a pool whose graphs are all gone is freed, and
+        capturing into its stale handle trips the CUDA caching allocator (seen when the cache grew between
+        two calls)."""
+        self._graphs.clear()
+        self._pool = None
+
     def _stop_tensor(self, stop: tuple, device):
         """Ids as a tensor that lives as long as the engine (captured graphs read it by address)."""
         key = (stop, str(device))
@@ -327,7 +333,7 @@ class FastEngine(RolloutEngine):
     def _check_weights(self):
         key = tuple(p.data_ptr() for p in self.model.parameters())
         if key != self._weights_key:
-            self._graphs.clear()
+            self._drop_graphs()
             self._weights = None
             self._weights_key = key
 

@@ -86,3 +86,23 @@ def test_bf16_fast_engine_logprobs_close_to_a_training_forward():
     diffs = np.concatenate([np.abs(_forward_logprobs(model, proc, r, s, 1.0) - np.array(s.logprobs))
                             for r, samples in zip(reqs, out) for s in samples])
     assert diffs.mean() < 0.05 and np.median(diffs) < 0.03, (diffs.mean(), np.median(diffs), diffs.max())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_fast_engine_recaptures_after_its_cache_grows():
+    """A longer or wider call than before reallocates the cache and captures anew (as eval's counterfactual
+    call after its answers does); the results still equal HF generate."""
+    from embodied_r1.config import ModelConfig
+    from embodied_r1.models.factory import make_model
+    from embodied_r1.rollout import RolloutConfig, SamplingParams
+    from embodied_r1.rollout.fast import FastEngine
+    from embodied_r1.rollout.hf import HFEngine
+    from tests.core.test_rollout import _requests
+
+    model, proc = make_model(ModelConfig(name="tiny", dtype="float32"), seed=3)
+    engine = FastEngine(model, proc, RolloutConfig(max_batch=16, length_bucket=16))
+    engine.generate(_requests(2, sampling=SamplingParams(temperature=0.0, max_new_tokens=8)))
+    bigger = _requests(9, seed=1, sampling=SamplingParams(temperature=0.0, max_new_tokens=40))
+    got, ref = engine.generate(bigger), HFEngine(model, proc).generate(bigger)
+    assert [s[0].completion_ids for s in got] == [s[0].completion_ids for s in ref]
+    assert engine.stats["graph_captures"] >= 2
