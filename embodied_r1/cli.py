@@ -137,7 +137,7 @@ def train(task, config, model, stage, output, resume, allow_config_change, overr
     else:
         cfg = _train_config(task, config, overrides, extra)
     try:
-        run = run_train(cfg, resume=resume, log=lambda m: click.echo(m))
+        run = run_train(cfg, resume=resume, log=lambda m: click.echo(m), config_changed=bool(resume and changes))
     except Preempted as exc:
         click.secho(str(exc), fg="yellow", err=True)
         sys.exit(3)

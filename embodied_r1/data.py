@@ -50,6 +50,13 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def task_dataset_key(task, task_cfg, seed: int, fingerprint: str | None = None) -> str:
+    """The cache key of ``task``'s dataset for these settings: what a run's rows are (cheap; builds nothing)."""
+    if fingerprint is None:
+        fingerprint = str(task.data_fingerprint(task_cfg) or "")
+    return dataset_key(task.name, task_cfg, seed, str(getattr(task, "data_version", "1")), fingerprint)
+
+
 def load_or_build(task, task_cfg, seed: int, root: Path | None = None, rebuild: bool = False,
                   num_workers: int | None = None):
     """Load the cached dataset of ``task`` for these settings, or build and cache it.
@@ -70,8 +77,7 @@ def load_or_build(task, task_cfg, seed: int, root: Path | None = None, rebuild: 
 
     root = root or cache_root()
     fingerprint = str(task.data_fingerprint(task_cfg) or "")
-    path = root / task.name / dataset_key(task.name, task_cfg, seed, str(getattr(task, "data_version", "1")),
-                                          fingerprint)
+    path = root / task.name / task_dataset_key(task, task_cfg, seed, fingerprint)
     if (path / "card.json").exists() and not rebuild:
         try:
             return load_from_disk(str(path / "data")), path

@@ -10,6 +10,7 @@ from transformers import TrainerCallback
 
 from embodied_r1.checkpoints import checkpoint_step
 from embodied_r1.config import TrainConfig
+from embodied_r1.errors import UserError
 from embodied_r1.data import load_or_build
 from embodied_r1.models.factory import make_model
 from embodied_r1.monitor import CompactProgress
@@ -76,7 +77,7 @@ def default_output(task: str) -> Path:
     return Path("runs") / f"{task}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def train(cfg: TrainConfig, resume: bool = False, log=print) -> RunDir | None:
+def train(cfg: TrainConfig, resume: bool = False, log=print, config_changed: bool = False) -> RunDir | None:
     """Run the configured stages; returns the run directory (None on the other ranks of a distributed run).
 
     Everything that can be checked without work is checked first (:mod:`embodied_r1.preflight`); a new run
@@ -100,8 +101,11 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> RunDir | None:
     run = RunDir(cfg.output_dir or default_output(cfg.task))
     cfg.output_dir = str(run.path)
     run.check(cfg, resume)  # every rank checks the folder before the main process writes to it
+    data_key = _check_same_data(cfg, task, run, resume, config_changed)
     state.wait_for_everyone()
     created = run.create(cfg) if state.is_main_process else False
+    if state.is_main_process and data_key and (not resume or config_changed or not run.info().get("dataset_key")):
+        run.write_info(dataset_key=data_key)
     state.wait_for_everyone()
     log(f"run directory: {run.path}")
     started = False
@@ -123,6 +127,27 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> RunDir | None:
     for p in plots:
         log(f"plot: {p}")
     return run
+
+
+def _check_same_data(cfg: TrainConfig, task, run: RunDir, resume: bool, config_changed: bool) -> str | None:
+    """The key of the rows this run trains on; a resume whose unchanged config would now build other rows (the
+    task's data code or its defaults changed since the run started) is refused before any work.
+
+    Raises:
+        UserError: The recorded and the current dataset keys differ and the config was not changed on purpose.
+    """
+    from embodied_r1.data import task_dataset_key
+
+    if not _uses_task_rows(cfg.stages):
+        return None
+    key = task_dataset_key(task, cfg.task_config, cfg.seed)
+    recorded = run.info().get("dataset_key") if resume else None
+    if recorded and recorded != key and not config_changed:
+        raise UserError(f"--resume: this run trained on dataset {recorded}, but its config now builds {key} "
+                        f"(task '{task.name}' data version {getattr(task, 'data_version', '1')}: its data code or "
+                        f"defaults changed since the run started); pin the old data settings in {run.path}/config.yaml "
+                        f"or start a new run")
+    return key
 
 
 def _uses_task_rows(stages) -> bool:

@@ -159,3 +159,23 @@ def test_eval_rows_keep_groups_whole():
     rows = _rows(ds, 10, seed=0, group_column="g")
     groups = [r["g"] for r in rows]
     assert 0 < len(rows) <= 10 and all(groups.count(g) == 3 for g in set(groups))
+
+
+def test_resume_refuses_a_run_whose_data_would_now_differ(tmp_path, toy_registered, monkeypatch):
+    """The same config, but the task's data code changed since the run started (its data_version here, as
+    when a new release changes a default): the resumed run would train on other rows, so it is refused."""
+    from tests.fixtures.toy_task import ToyTask
+
+    out = tmp_path / "run"
+    res = run(["train", "--task", "toy", "--output", str(out), "grpo.max_steps=2", "grpo.save_steps=1", *FAST])
+    assert res.exit_code == 0, res.output
+    key = json.loads((out / "run.json").read_text())["dataset_key"]
+    assert key
+    info = json.loads((out / "run.json").read_text())
+    info["done"] = []
+    (out / "run.json").write_text(json.dumps(info))
+    monkeypatch.setattr(ToyTask, "data_version", "toy-v2", raising=False)
+    before = (out / "metrics.jsonl").read_text()
+    res = run(["train", "--output", str(out), "--resume"])
+    assert res.exit_code == 2 and f"trained on dataset {key}" in res.output, res.output
+    assert (out / "metrics.jsonl").read_text() == before
