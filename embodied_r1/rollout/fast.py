@@ -48,14 +48,20 @@ def _rotate_half(x):
     return torch.cat((-x2, x1), dim=-1)
 
 
+def _pow2(n: int) -> int:
+    """The smallest power of two >= n (1 for n <= 1)."""
+    return 1 << max(0, math.ceil(math.log2(max(1, n))))
+
+
 def _bucket(n: int, cap: int) -> int:
     """The smallest power of two >= n, at most ``cap``."""
-    return min(cap, 1 << max(0, math.ceil(math.log2(max(1, n)))))
+    return min(cap, _pow2(n))
 
 
 @dataclass
 class _Chunk:
-    """Requests decoded together: per distinct prompt its sample count and per-row sampling values."""
+    """Requests decoded together, with how many samples of each this chunk draws (a request with more than
+    ``max_batch`` samples spans chunks)."""
 
     requests: list
     counts: list
@@ -296,7 +302,7 @@ class FastEngine(RolloutEngine):
                 and st["device"] == device):
             return st
         self._drop_graphs()
-        length = self.cfg.length_bucket * max(1, 2 ** math.ceil(math.log2(math.ceil(length / self.cfg.length_bucket))))
+        length = self.cfg.length_bucket * _pow2(math.ceil(length / self.cfg.length_bucket))
         B = rows_cap
         kv_shape = (B, self.n_kv, length, self.head_dim)
         zeros = lambda *shape, dtype=torch.long: torch.zeros(shape, dtype=dtype, device=device)  # noqa: E731

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-from itertools import groupby
 from typing import Sequence
 
-from embodied_r1.rollout import RolloutEngine, RolloutRequest, RolloutSample, SamplingParams
-
-
-def _settings(sampling: SamplingParams) -> tuple:
-    """Requests with equal settings share a ``generate`` call."""
-    return (sampling.temperature, sampling.top_p, sampling.top_k, sampling.max_new_tokens, sampling.min_new_tokens,
-            sampling.stop_token_ids)
+from embodied_r1.rollout import RolloutEngine, RolloutRequest, RolloutSample
 
 
 class HFEngine(RolloutEngine):
@@ -22,9 +15,10 @@ class HFEngine(RolloutEngine):
 
     def generate(self, requests: Sequence[RolloutRequest]) -> list[list[RolloutSample]]:
         out: list[list[RolloutSample] | None] = [None] * len(requests)
-        order = sorted(range(len(requests)), key=lambda i: (repr(_settings(requests[i].sampling)), requests[i].n))
-        for (_, n), idx in groupby(order, key=lambda i: (repr(_settings(requests[i].sampling)), requests[i].n)):
-            idx = list(idx)
+        groups: dict = {}  # requests of equal sampling settings (a frozen, hashable dataclass) and n share calls
+        for i, r in enumerate(requests):
+            groups.setdefault((r.sampling, r.n), []).append(i)
+        for (_, n), idx in groups.items():
             for start in range(0, len(idx), self.cfg.batch_size):
                 chunk = idx[start:start + self.cfg.batch_size]
                 for i, samples in zip(chunk, self._generate([requests[i] for i in chunk], n)):

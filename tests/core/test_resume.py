@@ -5,12 +5,7 @@ own resume used to load no weight at all) and compares the resumed run's losses 
 """
 
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import torch
@@ -20,13 +15,10 @@ from embodied_r1.checkpoints import (MARKER, CheckpointMismatch, checkpoint_prob
 from embodied_r1.config import ModelConfig
 from embodied_r1.models.factory import make_model
 from embodied_r1.rundir import RunDir
+from tests.fixtures.train_process import kill9_train_when, run_train, train_env
 
 SFT_RUN = ["--task", "touch", "stages=[sft]", "model.name=tiny", "sft.max_steps=24", "sft.save_steps=4",
            "sft.logging_steps=1", "sft.save_total_limit=3", "touch.train_contacts=16", "touch.test_contacts=4"]
-
-
-def _cli(args, env, **kw):
-    return [sys.executable, "-m", "embodied_r1.cli", "train", *args], dict(env=env, text=True, **kw)
 
 
 def _metrics(path):
@@ -35,22 +27,12 @@ def _metrics(path):
 
 @pytest.mark.slow
 def test_kill9_full_finetune_resume_is_the_same_run(tmp_path):
-    env = dict(os.environ, EMBODIED_R1_DATA=str(tmp_path / "cache"), PYTHONUNBUFFERED="1")
+    env = train_env(tmp_path)
     ref, run = tmp_path / "ref", tmp_path / "run"
-    cmd, kw = _cli([*SFT_RUN, "--output", str(ref)], env)
-    assert subprocess.run(cmd, capture_output=True, **kw).returncode == 0
+    assert run_train([*SFT_RUN, "--output", str(ref)], env).returncode == 0
     # the same run, killed with SIGKILL once a checkpoint is complete and more steps were logged after it
-    cmd, kw = _cli([*SFT_RUN, "--output", str(run)], env)
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:
-        done = (run / "sft" / "checkpoint-8" / MARKER).exists()
-        if done and len(RunDir(run).read_metrics()) >= 10:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill9_train_when([*SFT_RUN, "--output", str(run)], env,
+                     lambda: (run / "sft" / "checkpoint-8" / MARKER).exists() and len(RunDir(run).read_metrics()) >= 10)
     newest, _ = find_checkpoints(run / "sft")
     step = int(newest.rsplit("-", 1)[1])
     # a kill during the next checkpoint's write: weights written, optimizer torn, no trainer_state.json
@@ -60,8 +42,7 @@ def test_kill9_full_finetune_resume_is_the_same_run(tmp_path):
     (torn / "trainer_state.json").unlink()
     (torn / MARKER).unlink()
     (run / "sft" / f"checkpoint-{step + 8}").mkdir()  # killed right after mkdir
-    cmd, kw = _cli(["--output", str(run), "--resume"], env)
-    res = subprocess.run(cmd, capture_output=True, **kw)
+    res = run_train(["--output", str(run), "--resume"], env)
     assert res.returncode == 0, res.stderr[-2000:]
     assert f"resuming from {newest}" in res.stdout
     assert f"skipping incomplete checkpoint-{step + 4} (no trainer_state.json" in res.stdout

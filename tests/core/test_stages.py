@@ -2,11 +2,6 @@
 checkpoints on disk, and a kill -9 inside the encoder stage resumed into the same run."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import torch
@@ -20,6 +15,7 @@ from embodied_r1.errors import UserError
 from embodied_r1.models.factory import make_model, vision_tower
 from embodied_r1.rundir import RunDir
 from embodied_r1.stages import get_stage
+from tests.fixtures.train_process import kill9_train_when, run_train, train_env
 
 TOUCH_FAST = ["touch.train_contacts=8", "touch.test_contacts=3", "touch.num_materials=12"]
 ENCODER_FAST = ["encoder.max_steps=4", "encoder.save_steps=2", "encoder.frames=3", "encoder.batch_size=4"]
@@ -151,33 +147,19 @@ def test_probe_rows_are_dropped_on_resume(tmp_path):
     assert [r["kind"] for r in run_dir.read_metrics(kind=None)] == ["train", "train"]
 
 
-def _cli(args, env):
-    return [sys.executable, "-m", "embodied_r1.cli", "train", *args], dict(env=env, text=True)
-
-
 ENCODER_RUN = ["--task", "touch", "stages=[encoder]", "encoder.max_steps=12", "encoder.save_steps=4",
                "encoder.frames=3", "encoder.batch_size=4", *TOUCH_FAST]
 
 
 @pytest.mark.slow
 def test_kill9_inside_the_encoder_stage_resumes_the_same_run(tmp_path):
-    env = dict(os.environ, EMBODIED_R1_DATA=str(tmp_path / "cache"), PYTHONUNBUFFERED="1")
+    env = train_env(tmp_path)
     ref, out = tmp_path / "ref", tmp_path / "run"
-    cmd, kw = _cli([*ENCODER_RUN, "--output", str(ref)], env)
-    assert subprocess.run(cmd, capture_output=True, **kw).returncode == 0
-    cmd, kw = _cli([*ENCODER_RUN, "--output", str(out)], env)
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:
-        if (out / "encoder" / "checkpoint-4" / MARKER).exists() and len(RunDir(out).read_metrics()) >= 6:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    assert run_train([*ENCODER_RUN, "--output", str(ref)], env).returncode == 0
+    kill9_train_when([*ENCODER_RUN, "--output", str(out)], env,
+                     lambda: (out / "encoder" / "checkpoint-4" / MARKER).exists() and len(RunDir(out).read_metrics()) >= 6)
     assert not (out / "final").exists()
-    cmd, kw = _cli(["--output", str(out), "--resume"], env)
-    res = subprocess.run(cmd, capture_output=True, **kw)
+    res = run_train(["--output", str(out), "--resume"], env)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "stage encoder: resuming from" in res.stdout
     got, want = RunDir(out).read_metrics(kind=None), RunDir(ref).read_metrics(kind=None)
