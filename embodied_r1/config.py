@@ -43,6 +43,10 @@ class ModelConfig:
         freeze_vision: Keep the vision tower fixed.
         dtype: ``auto`` (bf16 on a GPU that has it, else fp32), ``bfloat16``, ``float16`` or ``float32``.
         min_pixels, max_pixels: Image resize bounds of the processor (they set the image token count).
+        attn_implementation: The language model's (and, with ``flash...``, the vision tower's) attention.
+        vision_attention: ``grouped`` (the vision tower's windows in a few block-diagonal SDPA calls, the same
+            attention; :mod:`embodied_r1.models.attention`) or ``per_window`` (transformers' own loop, one call
+            per window). Ignored when ``attn_implementation`` is a flash-attention one.
     """
 
     name: str = "tiny"
@@ -54,10 +58,13 @@ class ModelConfig:
     freeze_vision: bool = False
     dtype: str = "auto"
     attn_implementation: str = "sdpa"
+    vision_attention: str = "grouped"
     min_pixels: int | None = None
     max_pixels: int | None = None
 
     def __post_init__(self):
+        if self.vision_attention not in ("grouped", "per_window"):
+            raise UserError(f"model.vision_attention '{self.vision_attention}' is not one of grouped, per_window")
         if self.dtype not in ("auto", "bfloat16", "float16", "float32"):
             raise UserError(f"model.dtype '{self.dtype}' is not one of auto, bfloat16, float16, float32")
         if self.lora_r <= 0:
@@ -97,6 +104,9 @@ class TrainConfig:
             logged step still goes to ``metrics.jsonl`` and TensorBoard.
         data_workers: Processes that build the dataset when it is not cached (None: the cores available to
             this process). Not part of the dataset cache key: the rows are the same for any number.
+        prepared_inputs: SFT trains on token ids and pixel values computed once per dataset and processor and
+            cached with the rows (the batches equal TRL's collator's); false: TRL's collator processes every
+            batch on the CPU. Run-local: it does not change what is trained.
         rollout: Which rollout engine generates (GRPO rollouts, counterfactual answers, eval) and its memory.
         grpo: Keyword arguments for ``trl.GRPOConfig``.
         sft: Keyword arguments for ``trl.SFTConfig``.
@@ -111,6 +121,7 @@ class TrainConfig:
     max_train_samples: int | None = None
     log_every: int | None = None
     data_workers: int | None = None
+    prepared_inputs: bool = True
     model: ModelConfig = field(default_factory=ModelConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
@@ -402,7 +413,7 @@ def merge_dicts(base: dict, top: dict) -> dict:
 
 
 #: Settings that change how a run executes on this machine, not what it computes: free to differ on resume.
-RUN_LOCAL = ("output_dir", "data_workers", "log_every")
+RUN_LOCAL = ("output_dir", "data_workers", "log_every", "prepared_inputs")
 
 
 def config_diff(old: TrainConfig, new: TrainConfig, ignore=RUN_LOCAL) -> list[str]:

@@ -203,8 +203,25 @@ def sft_dataset(task, ds):
 
 
 def make_sft_trainer(task, model, processor, train_ds, args_section: dict, out_dir: Path,
-                     seed: int, peft_config=None, callbacks=()):
-    """Assemble a ``trl.SFTTrainer`` warm start on the task's gold completions."""
+                     seed: int, peft_config=None, callbacks=(), prepared_inputs: bool = True):
+    """Assemble a ``trl.SFTTrainer`` warm start on the task's gold completions.
+
+    Args:
+        prepared_inputs: Train on token ids and pixel values computed once per dataset and processor
+            (:mod:`embodied_r1.inputs`; the batches equal TRL's); False: TRL's collator processes every batch.
+    """
+    from accelerate import PartialState
+
     args = make_sft_args(args_section, out_dir, seed)
-    return EmbodiedSFTTrainer(model=model, args=args, train_dataset=sft_dataset(task, train_ds), processing_class=processor,
-                      peft_config=peft_config, callbacks=list(callbacks))
+    rows = sft_dataset(task, train_ds)
+    collator = None
+    if prepared_inputs and "images" in rows.column_names:
+        from embodied_r1.inputs import PreparedCollator, prepare_sft_inputs
+
+        with PartialState().main_process_first():  # the main process fills the cache, the others read it
+            rows = prepare_sft_inputs(rows, processor, model)
+        collator = PreparedCollator(processor.tokenizer.pad_token_id, args.max_length)
+        args.remove_unused_columns = False  # the prepared columns are the model's inputs once collated
+        args.dataset_kwargs = {**(args.dataset_kwargs or {}), "skip_prepare_dataset": True}
+    return EmbodiedSFTTrainer(model=model, args=args, train_dataset=rows, processing_class=processor,
+                              data_collator=collator, peft_config=peft_config, callbacks=list(callbacks))

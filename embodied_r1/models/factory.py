@@ -140,6 +140,10 @@ def make_model(cfg: ModelConfig, seed: int = 0):
         model = _preset_model(name, processor.tokenizer, seed, dtype)
     else:
         model, processor = _load_pretrained(name, cfg, dtype)
+    if cfg.vision_attention == "grouped" and "flash" not in cfg.attn_implementation:
+        from embodied_r1.models.attention import use_grouped_vision_attention
+
+        use_grouped_vision_attention(model)  # the same attention, in a few calls instead of one per window
     if cfg.freeze_vision:
         for p in vision_tower(model).parameters():
             p.requires_grad_(False)

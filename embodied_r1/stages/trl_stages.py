@@ -25,7 +25,8 @@ class SFTStage(Stage):
         from embodied_r1.trainer import make_sft_trainer
 
         return make_sft_trainer(ctx.task, ctx.model, ctx.processor, ctx.train_dataset, ctx.cfg.sft, ctx.out,
-                                ctx.cfg.seed, make_peft_config(ctx.cfg.model), callbacks)
+                                ctx.cfg.seed, make_peft_config(ctx.cfg.model), callbacks,
+                                prepared_inputs=ctx.cfg.prepared_inputs)
 
 
 class GRPOStage(Stage):

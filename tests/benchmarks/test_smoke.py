@@ -58,3 +58,13 @@ def test_robot_demos_smoke(tmp_path):
                             "--quiet", "--json", str(out)], tmp_path)
     result = json.loads(out.read_text())
     assert "Lift" in json.dumps(result)
+
+
+def test_sft_input_smoke(tmp_path):
+    out = tmp_path / "sft.json"
+    _run("sft_input.py", ["--model", "tiny", "--batch", "4", "--steps", "4", "--warmup", "1",
+                          "--set", "touch.train_contacts=8", "touch.test_contacts=2", "--json", str(out)], tmp_path)
+    result = json.loads(out.read_text())
+    assert set(result["arms"]) == {"trl", "trl_w8", "prepared"} and result["prepare_once_s"] > 0
+    for arm in result["arms"].values():
+        assert arm["timed_steps"] == 3 and arm["steps_per_s"] > 0 and 0 <= arm["data_wait_share"] < 1

@@ -1,0 +1,150 @@
+"""Training inputs computed once per dataset: token ids, labels, pixel values and image grids stored with the rows.
+
+TRL's vision collator renders the chat template, tokenizes and runs the image processor on every batch, for
+images that never change; on a GPU that CPU work, not the model, bounds the step of a small model. Here each
+row goes through TRL's own collator once (so the tokens, labels and pixels are exactly TRL's), the result is
+stored as HF ``datasets`` columns in the dataset's cache next to the rows on disk (a cached ``map``, reused by
+every later run and rank), and :class:`PreparedCollator` only pads
+and stacks. A batch it makes equals TRL's collator's batch of the same rows, key for key (a test checks this).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+
+#: The columns a prepared row holds (``mm_token_type_ids`` only for processors that return it).
+PREPARED_COLUMNS = ("input_ids", "labels", "mm_token_type_ids", "pixel_values", "image_grid_thw", "position_ids")
+_VERSION = "sft-inputs-3"  # bump when the stored layout changes
+_DTYPES = {"input_ids": np.int32, "labels": np.int32, "mm_token_type_ids": np.int8, "pixel_values": np.float32,
+           "image_grid_thw": np.int32, "position_ids": np.int32}
+_TOKEN_COLUMNS = ("input_ids", "labels", "mm_token_type_ids")
+
+
+def processor_digest(processor) -> str:
+    """A key of everything in ``processor`` that changes the prepared inputs: the image processor's settings,
+    the chat template and the tokenizer's vocabulary, merges and special tokens."""
+    tok = getattr(processor, "tokenizer", processor)
+    h = hashlib.blake2b(digest_size=12)
+    image_processor = getattr(processor, "image_processor", None)
+    if image_processor is not None:
+        h.update(json.dumps(image_processor.to_dict(), sort_keys=True, default=str).encode())
+    h.update(str(getattr(processor, "chat_template", None) or getattr(tok, "chat_template", "")).encode())
+    backend = getattr(tok, "backend_tokenizer", None)
+    h.update(backend.to_str().encode() if backend is not None else json.dumps(tok.get_vocab(), sort_keys=True).encode())
+    h.update(str(tok.pad_token_id).encode())
+    return h.hexdigest()
+
+
+def _rope_index(model):
+    """The model's multimodal rope-index function and a key of the settings it reads, or ``(None, "")``."""
+    inner = getattr(model, "model", model)
+    fn = getattr(inner, "get_rope_index", None)
+    if fn is None:
+        return None, ""
+    cfg = model.config
+    vision = getattr(cfg, "vision_config", None)
+    settings = [type(inner).__name__, getattr(vision, "spatial_merge_size", None), getattr(vision, "tokens_per_second", None),
+                *(getattr(cfg, k, None) for k in ("image_token_id", "video_token_id", "vision_start_token_id"))]
+    return fn, json.dumps(settings, default=str)
+
+
+def prepare_sft_inputs(ds, processor, model=None):
+    """``ds`` (prompt-completion rows with ``images``) as prepared rows, computed once and cached.
+
+    Args:
+        ds: A ``datasets.Dataset`` of conversational ``prompt``/``completion`` rows and their ``images``.
+        processor: The model's processor (the one the trainer gets).
+        model: The model, whose own ``get_rope_index`` then gives each row its multimodal rope positions
+            (``position_ids``), so that the forward pass does not recompute them row by row every step.
+
+    Returns:
+        A ``Dataset`` with only :data:`PREPARED_COLUMNS`, each the bytes of a numpy array: ``input_ids`` and
+        ``labels`` (-100 on the prompt) int32, ``mm_token_type_ids`` int8, ``pixel_values`` the image processor's
+        float32 patches (shape ``[patches, dim]``), ``image_grid_thw`` int32 ``[images, 3]`` and, with
+        ``model``, ``position_ids`` int32 ``[3, tokens]``. Its fingerprint is a key of the rows' fingerprint,
+        :func:`processor_digest` and the model's rope settings, so a changed processor, model or row prepares
+        anew and an unchanged one is read from the cache.
+    """
+    import torch
+    from datasets import Features, Value
+    from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
+
+    collate = DataCollatorForVisionLanguageModeling(processor=processor, completion_only_loss=True)
+    probe = collate([ds[0]])
+    # Binary columns (the bytes of numpy arrays, dtypes in _DTYPES): arrow hands them over without building Python
+    # lists, which for token lists took longer than the rest of the collation.
+    rope, rope_key = _rope_index(model) if model is not None and "mm_token_type_ids" in probe else (None, "")
+    optional = {"mm_token_type_ids": "mm_token_type_ids" in probe, "position_ids": rope is not None}
+    columns = [k for k in PREPARED_COLUMNS if optional.get(k, True)]
+    features = {k: Value("binary") for k in columns}
+
+    def encode(batch):
+        rows = [dict(zip(batch, values)) for values in zip(*batch.values())]
+        out = {k: [] for k in features}
+        for row in rows:
+            one = collate([row])  # one row: no padding, exactly TRL's tokens, labels and pixels
+            if rope is not None:
+                with torch.no_grad():
+                    one["position_ids"] = rope(one["input_ids"], mm_token_type_ids=one["mm_token_type_ids"],
+                                               image_grid_thw=one.get("image_grid_thw"),
+                                               attention_mask=one["attention_mask"])[0][:, 0]
+            for k in features:
+                value = one.get(k)
+                value = value[0] if k in _TOKEN_COLUMNS else value
+                out[k].append(b"" if value is None else value.numpy().astype(_DTYPES[k]).tobytes())
+        return out
+
+    key = hashlib.blake2b(f"{_VERSION}|{ds._fingerprint}|{processor_digest(processor)}|{rope_key}".encode(),
+                          digest_size=16).hexdigest()
+    # One process: forked map workers hang in torch's OpenMP pool once the parent has used it (seen here), and
+    # the image processor already runs on torch's threads; about 2 ms a row, once per dataset and processor.
+    return ds.map(encode, batched=True, batch_size=32, remove_columns=ds.column_names, features=Features(features), new_fingerprint=key,
+                  desc="SFT inputs (tokens, pixel values), once")
+
+
+class PreparedCollator:
+    """Pads and stacks prepared rows (:func:`prepare_sft_inputs`) into a model batch: right padding, -100
+    labels on padding, pixel patches concatenated in row order; ``max_length`` truncates the token columns
+    like TRL's collator does.
+
+    Args:
+        pad_token_id: The tokenizer's pad token id.
+        max_length: ``sft.max_length`` (None: no truncation).
+    """
+
+    def __init__(self, pad_token_id: int, max_length: int | None = None):
+        self.pad_token_id = int(pad_token_id)
+        self.max_length = max_length
+
+    def __call__(self, rows: list[dict]) -> dict:
+        import torch
+
+        cols = {k: [np.frombuffer(r[k], dtype=_DTYPES[k]) for r in rows] for k in _TOKEN_COLUMNS if k in rows[0]}
+        lengths = [len(x) for x in cols["input_ids"]]
+        width = max(lengths)
+        if self.max_length is not None:
+            width = min(width, self.max_length)
+        fill = {"input_ids": self.pad_token_id, "labels": -100, "mm_token_type_ids": 0}
+        out = {}
+        for k, arrays in cols.items():
+            block = np.full((len(rows), width), fill[k], dtype=np.int64)
+            for i, a in enumerate(arrays):
+                block[i, :min(len(a), width)] = a[:width]
+            out[k] = torch.from_numpy(block)
+        if "position_ids" in rows[0]:  # (3, batch, width); padding 0, as the model's get_rope_index leaves it
+            block = np.zeros((3, len(rows), width), dtype=np.int64)
+            for i, r in enumerate(rows):
+                pos = np.frombuffer(r["position_ids"], dtype=np.int32).reshape(3, -1)
+                block[:, i, :min(pos.shape[1], width)] = pos[:, :width]
+            out["position_ids"] = torch.from_numpy(block)
+        mask = np.arange(width)[None, :] < np.asarray(lengths)[:, None]
+        out["attention_mask"] = torch.from_numpy(mask.astype(np.int64))
+        grids = np.frombuffer(b"".join(r["image_grid_thw"] for r in rows), dtype=np.int32).reshape(-1, 3)
+        if len(grids):
+            pixels = np.concatenate([np.frombuffer(r["pixel_values"], dtype=np.float32) for r in rows])  # one copy
+            out["pixel_values"] = torch.from_numpy(pixels.reshape(int(np.prod(grids, axis=1).sum()), -1))
+            out["image_grid_thw"] = torch.from_numpy(grids.astype(np.int64))
+        return out
