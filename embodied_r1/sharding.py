@@ -66,16 +66,17 @@ class FullCopy:
     def __init__(self, model, dtype: torch.dtype | None = None, device=None):
         self.source = model
         self.dtype = dtype
-        live = dict(model.named_parameters())
-        device = torch.device(device) if device is not None else next(iter(live.values())).device
+        device = torch.device(device) if device is not None else next(model.parameters()).device
         copy = _empty_like(model).to_empty(device=device)
-        buffers = dict(model.named_buffers())
-        with torch.no_grad():
-            for name, buf in copy.named_buffers():  # replicated under FSDP2 (rotary frequencies): plain copies
-                if name in buffers:
-                    buf.copy_(buffers[name])
         if dtype is not None:
-            copy.to(dtype)
+            for p in copy.parameters():
+                if p.is_floating_point():
+                    p.data = p.data.to(dtype)
+        buffers = dict(model.named_buffers())
+        for name, _ in list(copy.named_buffers()):  # replicated under FSDP2 (rotary frequencies): taken as they are
+            if name in buffers:
+                owner, _, leaf = name.rpartition(".")
+                copy.get_submodule(owner)._buffers[leaf] = buffers[name].detach().clone().to(device)
         copy.requires_grad_(False)
         copy.eval()
         if hasattr(model, "generation_config"):
@@ -88,11 +89,10 @@ class FullCopy:
         if unmatched:
             raise ValueError(f"cannot rebuild the sharded model: {len(unmatched)} parameter names differ between it "
                              f"and its plain copy (e.g. {unmatched[0]})")
-        # gather each live parameter once, and write it to every name that refers to it (tied weights)
-        aliases: dict[int, list] = {}
-        for name, p in names.items():
-            aliases.setdefault(id(p), []).append(targets[name])
-        self._plan = [(p, aliases.get(id(p), [])) for p in live.values()]
+        # a name that refers to a parameter already listed (tied weights) is copied from it, not gathered again
+        first: dict[int, str] = {}
+        self._alias = {name: first.setdefault(id(p), name) for name, p in names.items()}
+        self._targets = targets
         self.module = copy
         self.refreshes = 0
 
@@ -101,10 +101,15 @@ class FullCopy:
         """Gather every parameter of the sharded model into the copy (collectives: call on every rank)."""
         from torch.distributed.tensor import DTensor
 
-        for p, targets in self._plan:
+        # the parameters are read anew each time: between a forward and its backward FSDP2 may have put unsharded
+        # (plain, full) tensors in some modules' place; every rank is in the same state, so gathers still match
+        for name, p in self.source.named_parameters(remove_duplicate=False):
+            source = self._alias[name]
+            if source != name:
+                self._targets[name].copy_(self._targets[source])
+                continue
             full = p.full_tensor() if isinstance(p, DTensor) else p.detach()
-            for t in targets:
-                t.copy_(full)
+            self._targets[name].copy_(full)
             del full
         self.refreshes += 1
         return self
