@@ -5,6 +5,10 @@
     #   fast     the project's core (EmbodiedGRPOTrainer) with rollout.engine=fast, the same rewards
     #   fast_cf  the same with the task's counterfactual rewards and their variants answered in the rollout call
     python benchmarks/grpo_throughput.py --model qwen2.5-vl-3b-arch --lora --steps 6 --json docs/results/perf/grpo_3b.json
+    # two GPUs of one node, the core with the fast engine only (each rank's tokens/s, their sum; JSON from rank 0):
+    #   NCCL_NVLS_ENABLE=0 accelerate launch --config_file configs/accelerate/ddp.yaml --num_processes 2 \
+    #       benchmarks/grpo_throughput.py --arms fast --model qwen2.5-vl-7b-arch --lora --json docs/results/perf/x.json
+    #   (configs/accelerate/fsdp.yaml for FSDP2: the engine decodes on a per-rank full copy of the weights)
     # generation only: HF generate against the fast engine at 64 and 256 sequences
     python benchmarks/grpo_throughput.py --mode generate --model qwen2.5-vl-3b-arch --seqs 64 256 --new-tokens 128
     # CPU smoke run
@@ -12,7 +16,8 @@
         --set touch.train_contacts=8 touch.test_contacts=2
 
 Completions have a fixed length (random weights never stop: min = max new tokens), so token counts are known.
-tokens/s/GPU counts prompt + completion tokens over step time, as EasyR1 does (TRL's ``num_tokens``).
+tokens/s/GPU counts this process's prompt + completion tokens over step time, as EasyR1 does (TRL's
+``num_tokens`` of one process); under ``accelerate launch`` each rank reports its own and the JSON adds the sum.
 The step-time breakdown times TRL's own phases: generation (``_generate``: the rollout, and in ``fast_cf`` the
 counterfactual answers of the same engine call), logprobs (``_get_per_token_logps_and_entropies`` outside the
 loss) and the rest of the step (loss forward, backward, optimizer). The first step (graph capture) is reported
@@ -41,12 +46,13 @@ def _sync():
 
 class _Timer:
     """Wraps a bound method of ``obj`` and adds up its wall time (only calls without autograd when
-    ``no_grad_only``: the logprob passes, not the loss forward)."""
+    ``no_grad_only``: the logprob passes, not the loss forward). With ``count_tokens`` (TRL's ``_generate``, whose
+    first two results are this process's prompt and completion ids) it also adds up their tokens."""
 
-    def __init__(self, obj, name, no_grad_only=False):
+    def __init__(self, obj, name, no_grad_only=False, count_tokens=False):
         import torch
 
-        self.total, self.obj, self.name = 0.0, obj, name
+        self.total, self.tokens, self.obj, self.name = 0.0, 0, obj, name
         fn = getattr(obj, name)
 
         def timed(*a, **kw):
@@ -55,7 +61,10 @@ class _Timer:
             _sync()
             t = time.perf_counter()
             try:
-                return fn(*a, **kw)
+                out = fn(*a, **kw)
+                if count_tokens:
+                    self.tokens += sum(len(x) for x in out[0]) + sum(len(x) for x in out[1])
+                return out
             finally:
                 _sync()
                 self.total += time.perf_counter() - t
@@ -107,19 +116,20 @@ def _grpo_arm(arm, args, task, task_cfg, train, device):
     else:
         trainer = make_grpo_trainer(task, task_cfg, model, proc, train, section, out_dir, seed=0, peft_config=peft,
                                     rollout=RolloutConfig(engine="fast", max_batch=args.max_batch))
-    gen_t, lp_t = _Timer(trainer, "_generate"), _Timer(trainer, "_get_per_token_logps_and_entropies", no_grad_only=True)
+    gen_t = _Timer(trainer, "_generate", count_tokens=True)
+    lp_t = _Timer(trainer, "_get_per_token_logps_and_entropies", no_grad_only=True)
     steps: list[dict] = []
 
     class Record(TrainerCallback):
         def on_step_begin(self, a, state, control, **kw):
             _sync()
             self.t = time.perf_counter()
-            self.g, self.l, self.tok = gen_t.total, lp_t.total, state.num_input_tokens_seen
+            self.g, self.l, self.tok = gen_t.total, lp_t.total, gen_t.tokens
 
         def on_step_end(self, a, state, control, **kw):
             _sync()
             steps.append(dict(step_s=time.perf_counter() - self.t, gen_s=gen_t.total - self.g,
-                              logp_s=lp_t.total - self.l, tokens=state.num_input_tokens_seen - self.tok))
+                              logp_s=lp_t.total - self.l, tokens=gen_t.tokens - self.tok))
 
     trainer.add_callback(Record())
     if device == "cuda":
@@ -142,7 +152,8 @@ def _grpo_arm(arm, args, task, task_cfg, train, device):
     if arm != "trl":
         engine = trainer.rollout_engine(trainer)
         res["engine_stats"] = dict(getattr(engine, "stats", {}))
-    print(f"[{arm}] step {res['mean_step_s']:.3f}s (first {res['first_step_s']:.1f}s)  "
+    rank = f" rank {trainer.accelerator.process_index}" if trainer.accelerator.num_processes > 1 else ""
+    print(f"[{arm}{rank}] step {res['mean_step_s']:.3f}s (first {res['first_step_s']:.1f}s)  "
           f"{res['tokens_per_s_per_gpu']:.0f} tok/s/GPU  {res['rollouts_per_s']:.1f} rollouts/s  "
           f"gen {res['generation_new_tok_per_s']:.0f} new tok/s  breakdown "
           + " ".join(f"{k}={v:.3f}s" for k, v in res["breakdown_s"].items())
@@ -268,17 +279,25 @@ def main() -> None:
 
     from embodied_r1.config import load_config
     from embodied_r1.data import load_or_build
+    from embodied_r1.device import process_state
     from embodied_r1.registry import REGISTRY
 
+    state = process_state()  # one process, or one rank of `accelerate launch` (its GPU selected)
+    if state.num_processes > 1 and args.mode == "generate":
+        raise SystemExit("error: --mode generate runs in one process; run it without accelerate launch")
     task = REGISTRY.make(args.task)
     task_cfg = load_config(None, [f"task={args.task}", *args.set], lambda n: REGISTRY.get_class(n).config_cls).task_config
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev_name = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
-    data, _ = load_or_build(task, task_cfg, seed=0)
+    device = state.device.type
+    dev_name = torch.cuda.get_device_name(state.device) if device == "cuda" else "cpu"
+    with state.main_process_first():  # the main process builds the dataset cache, the others read it
+        data, _ = load_or_build(task, task_cfg, seed=0)
     train = data["train"]
     result = {"device": dev_name, "model": args.model, "task": args.task, "mode": args.mode, "lora": args.lora,
-              "torch": torch.__version__, "settings": {k: v for k, v in vars(args).items() if k != "json"}}
-    print(f"device={dev_name} model={args.model} task={args.task} rows={len(train)} mode={args.mode}", flush=True)
+              "torch": torch.__version__, "settings": {k: v for k, v in vars(args).items() if k != "json"},
+              "command": _command_line(), "num_processes": state.num_processes}
+    if state.is_main_process:
+        print(f"device={dev_name} model={args.model} task={args.task} rows={len(train)} mode={args.mode} "
+              f"processes={state.num_processes}", flush=True)
     if args.mode == "generate":
         result["generate"] = _generate_mode(args, train, device)
     else:
@@ -286,18 +305,66 @@ def main() -> None:
         for arm in args.arms:
             res = _grpo_arm(arm, args, task, task_cfg, train, device)
             if res is not None:
-                arms[arm] = res
+                arms[arm] = _across_ranks(res, state) if state.num_processes > 1 else res
         result["arms"] = arms
+        result["accelerate"] = _accelerate_config()
         if "trl" in arms and "fast" in arms:
             result["speedup_tokens_per_s"] = arms["fast"]["tokens_per_s_per_gpu"] / arms["trl"]["tokens_per_s_per_gpu"]
             print(f"fast/trl tokens/s/GPU = {result['speedup_tokens_per_s']:.1f}x")
         if "fast" in arms and "fast_cf" in arms:
             result["counterfactual_step_ratio"] = arms["fast_cf"]["mean_step_s"] / arms["fast"]["mean_step_s"]
             print(f"step with counterfactual variants / without = {result['counterfactual_step_ratio']:.2f}x")
+    if not state.is_main_process:
+        return
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2))
     print(json.dumps({k: v for k, v in result.items() if k != "settings"}))
+
+
+def _across_ranks(res: dict, state) -> dict:
+    """Rank 0's figures of one arm, with every rank's under ``ranks`` and their tokens/s summed (every rank
+    gets the gathered list: a collective, called on all)."""
+    from accelerate.utils import gather_object
+
+    ranks = gather_object([dict(res, rank=state.process_index)])
+    total = sum(r["tokens_per_s_per_gpu"] for r in ranks)
+    if state.is_main_process:
+        each = ", ".join(f"{r['tokens_per_s_per_gpu']:.0f}" for r in ranks)
+        print(f"[{res['arm']}] {len(ranks)} processes: {total:.0f} tok/s in all ({each} per rank)", flush=True)
+    return dict(res, ranks=ranks, tokens_per_s_sum=total)
+
+
+def _command_line() -> dict:
+    """This script's arguments and, under ``accelerate launch``, the launcher's own command line (the parent
+    process: its --config_file and --num_processes)."""
+    import sys
+
+    out = {"script": sys.argv}
+    try:
+        parent = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        parent = []
+    if any("accelerate" in a for a in parent[:3]):
+        out["launcher"] = [a for a in parent if a]
+    return out
+
+
+def _accelerate_config() -> dict:
+    """The distributed settings this process ran under, as accelerate resolved them (its launcher passes the
+    config file's settings on as ACCELERATE_* / FSDP_* environment variables)."""
+    from accelerate.state import AcceleratorState
+
+    st = AcceleratorState()
+    out = {"distributed_type": str(st.distributed_type), "mixed_precision": str(st.mixed_precision),
+           "num_processes": st.num_processes,
+           "env": {k: v for k, v in sorted(os.environ.items()) if k.startswith(("ACCELERATE_", "FSDP_", "NCCL_"))}}
+    plugin = getattr(st, "fsdp_plugin", None)
+    if plugin is not None:
+        out["fsdp"] = {k: str(getattr(plugin, k, None)) for k in (
+            "fsdp_version", "reshard_after_forward", "state_dict_type", "transformer_cls_names_to_wrap",
+            "cpu_ram_efficient_loading", "activation_checkpointing", "mixed_precision_policy")}
+    return out
 
 
 if __name__ == "__main__":

@@ -220,6 +220,8 @@ class CheckpointMixin:
 
     def _save_checkpoint(self, model, trial):
         super()._save_checkpoint(model, trial)
+        # other ranks write their own files (rng state, FSDP shards): the marker lists them once all are written
+        self.accelerator.wait_for_everyone()
         if self.args.should_save:
             folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
             if folder.is_dir():

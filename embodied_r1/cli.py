@@ -201,6 +201,8 @@ def eval_cmd(task, model, config, output, overrides):
     cfg = _resolve(task, config, overrides, ["output_dir=null"])  # eval writes to --output, not the run's folder
     out = Path(output) if output else (run_dir / "eval" if (run_dir / "run.json").exists() else Path("runs") / f"eval-{cfg.task}")
     result = evaluate(cfg, model, out, log=click.echo)
+    if result is None:  # another process of `accelerate launch`: the main one reports
+        return
     Console().print(metrics_table(result))
     click.echo(f"results: {out / 'eval.json'}")
     for a in result.get("artifacts", []):
@@ -300,6 +302,13 @@ uses the eval split of the dataset it trained on. Every other --name value sets 
 def eval_control(task, policy, config, output, resume, seed, overrides):
     """Closed-loop control: a policy proposes keypoints, a controller executes them in simulation."""
     from embodied_r1.config import apply_override, parse_override, read_yaml
+    from embodied_r1.device import process_state
+
+    # Episodes run in one process (its --workers parallelise the envs; the policy batches their queries); under
+    # `accelerate launch` the other processes join the process group, which the main one waits for, and leave.
+    if not process_state().is_main_process:
+        click.echo("eval-control runs in the main process only (use --workers for parallel episodes)")
+        return
     from embodied_r1.control import GENERIC_KEYS, control_context, control_task
     from embodied_r1.flags import flag_values, split_flags
 

@@ -8,11 +8,22 @@ bf16 where that device supports it.
 from __future__ import annotations
 
 
-def process_device():
-    """This process's ``torch.device`` (accelerate's ``PartialState().device``)."""
+def process_state():
+    """Accelerate's ``PartialState`` of this process (one process, or one rank of ``accelerate launch``).
+
+    On a machine without an accelerator the state is asked for the CPU explicitly: a plain ``PartialState()``
+    there sees no distributed run, so every rank of a CPU ``accelerate launch`` (gloo) would take itself for the
+    main process until transformers' ``TrainingArguments(use_cpu=True)`` reset the state.
+    """
+    import torch
     from accelerate import PartialState
 
-    return PartialState().device
+    return PartialState(cpu=not torch.accelerator.is_available())
+
+
+def process_device():
+    """This process's ``torch.device`` (accelerate's ``PartialState().device``)."""
+    return process_state().device
 
 
 def supports_bf16(device=None) -> bool:

@@ -7,7 +7,6 @@ import math
 from pathlib import Path
 
 from embodied_r1.config import ModelConfig, TrainConfig
-from embodied_r1.counterfactual import counterfactual_answers
 from embodied_r1.data import load_or_build
 from embodied_r1.models.factory import make_model
 from embodied_r1.registry import make_task
@@ -79,30 +78,95 @@ def _rows(ds, limit: int | None, seed: int, group_column: str | None = None) -> 
     return [ds[i] for i in range(len(ds))]
 
 
-def evaluate(cfg: TrainConfig, model_spec: str, out_dir: Path, log=print, progress: bool = True) -> dict:
+def shard_rows(groups: list, rank: int, world: int) -> list[int]:
+    """The row indices process ``rank`` of ``world`` answers: whole groups, in contiguous blocks of groups (in
+    order of first appearance), with as even row counts as whole groups allow.
+
+    Args:
+        groups: Per row, its group id (rows of one id stay on one process).
+        rank: This process's index.
+        world: Number of processes.
+
+    >>> shard_rows(["a", "a", "b", "c", "c", "d"], 0, 2), shard_rows(["a", "a", "b", "c", "c", "d"], 1, 2)
+    ([0, 1, 2], [3, 4, 5])
+    """
+    members: dict = {}
+    for i, g in enumerate(groups):
+        members.setdefault(g, []).append(i)
+    out, done = [], 0
+    for block in members.values():  # a group goes to the rank whose share of the rows its middle falls in
+        if (2 * done + len(block)) * world // (2 * len(groups)) == rank:
+            out += block
+        done += len(block)
+    return sorted(out)
+
+
+def _gather_in_order(mine: list[int], values: list, n: int) -> list:
+    """Every process's ``values`` (for its rows ``mine``) as one list of ``n`` in row order, on every process."""
+    from accelerate.utils import gather_object
+
+    pairs = gather_object(list(zip(mine, values)))
+    out = [None] * n
+    for i, v in pairs:
+        out[i] = v
+    return out
+
+
+def _answer_sharded(gen, rows: list[dict], groups: list, state, cfg: TrainConfig, progress: bool,
+                    log=print) -> list[str]:
+    """Greedy answers to ``rows``: each process answers its whole groups, then all are gathered in row order."""
+    mine = shard_rows(groups, state.process_index, state.num_processes)
+    if state.num_processes > 1:
+        log(f"eval: process {state.process_index} answers {len(mine)} of {len(rows)} rows "
+            f"({len({groups[i] for i in mine})} groups)")
+    texts = answer_rows(gen, [rows[i] for i in mine], cfg.eval.batch_size, cfg.eval.max_new_tokens,
+                        progress=progress and state.is_main_process, desc=f"eval {cfg.task}")
+    return _gather_in_order(mine, texts, len(rows)) if state.num_processes > 1 else texts
+
+
+def _counterfactuals_sharded(gen, rows: list[dict], groups: list, specs, state, cfg: TrainConfig) -> dict:
+    """Greedy answers to each counterfactual variant of ``rows``. The variants are built from all rows on every
+    process (swap partners and noise as in a one-process eval), then the requests are split and gathered."""
+    from embodied_r1.counterfactual import counterfactual_requests
+
+    requests, assemble = counterfactual_requests(
+        [r["prompt"] for r in rows], [r.get("images") or [] for r in rows],
+        [r.get("image_modalities") or [] for r in rows], groups, specs, cfg.eval.max_new_tokens, seed=cfg.seed)
+    mine = shard_rows(list(range(len(requests))), state.process_index, state.num_processes)
+    texts = [s[0].text for s in gen.generate([requests[i] for i in mine])] if mine else []  # one engine call
+    return assemble(_gather_in_order(mine, texts, len(requests)) if state.num_processes > 1 else texts)
+
+
+def evaluate(cfg: TrainConfig, model_spec: str, out_dir: Path, log=print, progress: bool = True) -> dict | None:
     """Evaluate ``model_spec`` on ``cfg.task``'s eval split and write ``eval.json`` and plots to ``out_dir``.
 
+    Under ``accelerate launch`` each process answers its share of the rows (whole groups of
+    ``task.group_column``); the answers are gathered in row order and the main process scores and writes them,
+    with the same results as one process.
+
     Returns:
-        ``{"model": metrics, "baselines": {name: metrics}, "n": rows, ...}``.
+        ``{"model": metrics, "baselines": {name: metrics}, "n": rows, ...}`` (None on the other processes).
     """
     import torch  # noqa: F401  (before any task renders with EGL: a first torch/triton import after EGL can crash)
+    from embodied_r1.device import process_state
 
+    state = process_state()
     task = make_task(cfg.task)
-    data, _ = load_or_build(task, cfg.task_config, cfg.seed, num_workers=cfg.data_workers)
+    with state.main_process_first():  # the main process builds the cache, the others read it
+        data, _ = load_or_build(task, cfg.task_config, cfg.seed, num_workers=cfg.data_workers)
     split = cfg.eval.split if cfg.eval.split in data else ("test" if "test" in data else "train")
     rows = _rows(data[split], cfg.eval.max_samples, cfg.seed, task.group_column)
+    groups = [r.get(task.group_column, i) if task.group_column else i for i, r in enumerate(rows)]
     gen = load_generator(model_spec, cfg.model, cfg.seed, cfg.eval.batch_size, cfg.rollout)
-    completions = answer_rows(gen, rows, cfg.eval.batch_size, cfg.eval.max_new_tokens, progress=progress,
-                              desc=f"eval {cfg.task}")
-    prompts = [r["prompt"] for r in rows]
-    images = [r.get("images") or [] for r in rows]
+    completions = _answer_sharded(gen, rows, groups, state, cfg, progress, log)
     cf = None
     specs = task.eval_counterfactuals(cfg.task_config) if cfg.eval.counterfactual else []
     if specs:
-        log(f"counterfactual answers: {', '.join(s.name for s in specs)}")
-        groups = [r.get(task.group_column, i) if task.group_column else i for i, r in enumerate(rows)]
-        cf = counterfactual_answers(gen, prompts, images, [r.get("image_modalities") or [] for r in rows], groups,
-                                    specs, cfg.eval.max_new_tokens, seed=cfg.seed)
+        if state.is_main_process:
+            log(f"counterfactual answers: {', '.join(s.name for s in specs)}")
+        cf = _counterfactuals_sharded(gen, rows, groups, specs, state, cfg)
+    if not state.is_main_process:
+        return None
     result = {
         "task": cfg.task, "model": model_spec, "split": split, "n": len(rows),
         "metrics": task.metrics(completions, rows, counterfactual=cf, cfg=cfg.task_config),

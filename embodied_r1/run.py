@@ -93,9 +93,9 @@ def train(cfg: TrainConfig, resume: bool = False, log=print, config_changed: boo
         Preempted: A preemption signal stopped training after a checkpoint.
         StageError: A stage trained no step.
     """
-    from accelerate import PartialState
+    from embodied_r1.device import process_state
 
-    state = PartialState()  # one process, or one of several under `accelerate launch`
+    state = process_state()  # one process, or one of several under `accelerate launch`
     task = make_task(cfg.task)
     check_run(cfg, task, state.num_processes)
     run = RunDir(cfg.output_dir or default_output(cfg.task))

@@ -167,11 +167,15 @@ def make_grpo_trainer(task, task_cfg, model, processor, train_ds, args_section: 
     to the trained policy); with ``grpo.use_vllm`` TRL generates the rollouts itself (not exercised here).
     """
     holder: dict = {}
+    # the dtype the policy is built in: under FSDP2 the engine decodes on a full copy in it (accelerate keeps
+    # trainable shards in fp32 under mixed precision), as an unsharded run decodes on the model itself
+    built_dtype = next(model.parameters()).dtype
 
     def engine_factory(trainer=None):
         if "engine" not in holder:
             trainer = trainer or holder["trainer"]
-            holder["engine"] = make_rollout(rollout, trainer.accelerator.unwrap_model(trainer.model), processor)
+            holder["engine"] = make_rollout(rollout, trainer.accelerator.unwrap_model(trainer.model), processor,
+                                            dtype=built_dtype)
         return holder["engine"]
 
     section = dict(args_section)

@@ -105,12 +105,24 @@ class RolloutEngine:
         model: A Qwen2.5-VL causal VLM (possibly a peft model); its current weights are used.
         processor: Its processor (tokenizer padding side left).
         cfg: The run's :class:`RolloutConfig`.
+        dtype: For an FSDP2-sharded ``model``: the dtype of the per-rank full copy the engine decodes on (None:
+            the shards' own).
+
+    Under FSDP2 (``model``'s parameters are ``DTensor`` shards) the engine decodes on a per-rank
+    :class:`embodied_r1.sharding.FullCopy`, refreshed at the start of every :meth:`generate` (every parameter
+    gathered once, on every rank, before any decoding): so callers must call :meth:`generate` the same number of
+    times on every rank (GRPO does: one rollout call per generation batch), and generation itself runs no
+    collective, however many steps each rank decodes. An unsharded model is read in place, no copy.
     """
 
     name: ClassVar[str] = ""
 
-    def __init__(self, model, processor, cfg: "RolloutConfig | None" = None):
-        self.model = model
+    def __init__(self, model, processor, cfg: "RolloutConfig | None" = None, dtype=None):
+        from embodied_r1.sharding import FullCopy, is_sharded
+
+        self.full_copy = FullCopy(model, dtype) if is_sharded(model) else None
+        self.model = self.full_copy.module if self.full_copy is not None else model
+        model = self.model
         self.processor = processor
         self.cfg = cfg or RolloutConfig()
         tok = processor.tokenizer
@@ -127,7 +139,9 @@ class RolloutEngine:
 
     def sync_weights(self) -> None:
         """Make the next :meth:`generate` use the model's current weights (engines that read the live model
-        in place need nothing)."""
+        in place need nothing; a sharded model's full copy is gathered again: a collective on every rank)."""
+        if self.full_copy is not None:
+            self.full_copy.refresh()
 
     def release(self) -> None:
         """Free what the engine holds on the accelerator (caches, graphs); the next call rebuilds it."""
@@ -253,20 +267,21 @@ def engine_name(cfg: RolloutConfig, device=None) -> str:
     return "fast" if getattr(device, "type", str(device)) == "cuda" else "hf"
 
 
-def make_rollout(cfg: RolloutConfig | None, model, processor) -> RolloutEngine:
+def make_rollout(cfg: RolloutConfig | None, model, processor, dtype=None) -> RolloutEngine:
     """The only way the core gets an engine.
 
     Args:
         cfg: The ``rollout:`` section (None: defaults).
-        model: The policy (its device decides ``auto``).
+        model: The policy (its device decides ``auto``); FSDP2 shards are decoded on a full per-rank copy.
         processor: Its processor.
+        dtype: The copy's dtype for a sharded policy (see :class:`RolloutEngine`).
     """
     cfg = cfg or RolloutConfig()
     device = next(model.parameters()).device
     name = engine_name(cfg, device)
     if name not in ENGINES:
         raise UserError(f"rollout.engine '{name}' is not registered (known: {', '.join(ENGINES)})")
-    return ENGINES[name]()(model, processor, dataclasses.replace(cfg, engine=name))
+    return ENGINES[name]()(model, processor, dataclasses.replace(cfg, engine=name), dtype=dtype)
 
 
 __all__ = ["GREEDY", "ENGINES", "RolloutConfig", "RolloutEngine", "RolloutRequest", "RolloutSample",

@@ -72,9 +72,9 @@ class FastEngine(RolloutEngine):
 
     name = "fast"
 
-    def __init__(self, model, processor, cfg=None):
-        super().__init__(model, processor, cfg)
-        base = _base(model)
+    def __init__(self, model, processor, cfg=None, dtype=None):
+        super().__init__(model, processor, cfg, dtype)
+        base = _base(self.model)
         if not hasattr(base, "model") or not hasattr(base.model, "language_model"):
             raise UserError(f"rollout.engine 'fast' supports Qwen2.5-VL models; {type(base).__name__} is not one "
                             f"(use rollout.engine: hf)")
@@ -102,6 +102,7 @@ class FastEngine(RolloutEngine):
 
     # ------------------------------------------------------------------ public
     def generate(self, requests: Sequence[RolloutRequest]) -> list[list[RolloutSample]]:
+        self.sync_weights()  # a sharded policy's copy, gathered before any rank decodes
         out: list = [[] for _ in requests]
         for key, idx in self._compatible(requests).items():
             for chunk_idx, counts in self._chunks(idx, requests):
@@ -113,8 +114,10 @@ class FastEngine(RolloutEngine):
         return out
 
     def sync_weights(self) -> None:
-        """Nothing to copy: the step reads the live modules. Graphs are dropped only if a parameter's storage
-        moved (checked on every call anyway)."""
+        """Nothing to copy for an unsharded policy: the step reads the live modules. A sharded policy's full copy
+        is gathered in place (its storage stays put, so captured graphs stay valid). Graphs are dropped only if
+        a parameter's storage moved (checked on every call anyway)."""
+        super().sync_weights()
         self._check_weights()
 
     def release(self) -> None:

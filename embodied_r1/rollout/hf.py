@@ -14,6 +14,7 @@ class HFEngine(RolloutEngine):
     name = "hf"
 
     def generate(self, requests: Sequence[RolloutRequest]) -> list[list[RolloutSample]]:
+        self.sync_weights()  # a sharded policy's copy, gathered before any rank generates
         out: list[list[RolloutSample] | None] = [None] * len(requests)
         groups: dict = {}  # requests of equal sampling settings (a frozen, hashable dataclass) and n share calls
         for i, r in enumerate(requests):

@@ -85,8 +85,21 @@ class Stage:
         raise NotImplementedError
 
     def finish(self, trainer, ctx: StageContext):
-        """The full policy model after training (default: the trainer's model, LoRA merged)."""
+        """The full policy model after training (default: the trainer's model, LoRA merged). Called on every rank.
+
+        Under FSDP2 the model is sharded: every rank gathers a plain full copy (on the CPU, in the run's
+        ``model.dtype``) and LoRA is merged into it by peft as for an unsharded model; rank 0 saves it. A full
+        copy rather than ``accelerator.get_state_dict`` (full weights on rank 0 only): the merge then stays peft's
+        own ``merge_and_unload`` on a real module, and the saved folder is written by the same ``save_pretrained``
+        call as in a one-process or DDP run.
+        """
         model = trainer.model
+        from embodied_r1.sharding import FullCopy, is_sharded
+
+        if is_sharded(model):
+            from embodied_r1.device import torch_dtype
+
+            model = FullCopy(model, torch_dtype(ctx.cfg.model.dtype), device="cpu").refresh().module
         return model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
 
     def save(self, model, processor, folder: Path, origin: str) -> None:

@@ -12,11 +12,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _run(script, args, tmp_path, timeout=600):
+def _run(script, args, tmp_path, timeout=600, launcher=()):
     # a fresh data cache: the build runs (in spawned workers, which re-import the script) in every smoke run
-    env = dict(os.environ, BENCH_OUT=str(tmp_path / "bench"), EMBODIED_R1_DATA=str(tmp_path / "cache"))
-    res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], capture_output=True, text=True,
-                         env=env, timeout=timeout, cwd=tmp_path)
+    env = dict(os.environ, BENCH_OUT=str(tmp_path / "bench"), EMBODIED_R1_DATA=str(tmp_path / "cache"),
+               OMP_NUM_THREADS="1")
+    res = subprocess.run([sys.executable, *launcher, str(ROOT / "benchmarks" / script), *args], capture_output=True,
+                         text=True, env=env, timeout=timeout, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     return res.stdout
 
@@ -44,6 +45,25 @@ def test_generate_mode_smoke(tmp_path):
     (res,) = json.loads(out.read_text())["generate"]
     assert res["seqs"] == 4 and res["hf"]["new_tokens_total"] == res["fast"]["new_tokens_total"] == 24
     assert res["speedup"] > 0 and res["fast"]["phases_s_per_call"]["decode_s"] > 0
+
+
+@pytest.mark.slow
+def test_grpo_throughput_two_processes_reports_each_rank_and_the_sum(tmp_path):
+    from tests.core.test_distributed import _free_port
+
+    out = tmp_path / "grpo2.json"
+    launcher = ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port())]
+    stdout = _run("grpo_throughput.py", ["--arms", "fast", "--model", "tiny", "--steps", "2", "--batch", "8",
+                                         "--generations", "4", "--new-tokens", "4", "--set", "touch.train_contacts=8",
+                                         "touch.test_contacts=2", "--json", str(out)], tmp_path, launcher=launcher)
+    result = json.loads(out.read_text())
+    fast = result["arms"]["fast"]
+    assert set(result["arms"]) == {"fast"} and result["num_processes"] == 2
+    assert [r["rank"] for r in fast["ranks"]] == [0, 1] and all(r["tokens_per_s_per_gpu"] > 0 for r in fast["ranks"])
+    assert fast["tokens_per_s_sum"] == sum(r["tokens_per_s_per_gpu"] for r in fast["ranks"])
+    assert "--num_processes" in result["command"]["launcher"] and result["accelerate"]["num_processes"] == 2
+    assert stdout.count('{"device"') == 1, "one JSON line, from the main process"
 
 
 def test_tactile_throughput_smoke(tmp_path):
