@@ -1,8 +1,9 @@
 """SFT steps/s and the data-wait share of the step: TRL's collator (images processed every batch) against prepared
 inputs (processed once, cached with the rows; :mod:`embodied_r1.inputs`). Prints numbers, writes a JSON.
 
-    # the issue's case: the `small` preset at batch 64 on touch rows, one GPU
-    python benchmarks/sft_input.py --model small --batch 64 --steps 60 --json docs/results/perf/sft_input_h100.json
+    # the issue's case: the `small` preset at batch 64 on touch rows, one GPU, as configs/touch_small_gpu.yaml
+    python benchmarks/sft_input.py --model small --batch 64 --steps 40 --arms prepared \
+        --sft gradient_checkpointing=false dataloader_num_workers=2 --json sft_input.json
     # CPU smoke run
     python benchmarks/sft_input.py --model tiny --batch 4 --steps 3 --set touch.train_contacts=8 touch.test_contacts=2
 
@@ -52,7 +53,8 @@ def _arm(name, args, task, train, out_dir):
             _sync()
             self.end.append(time.perf_counter())
 
-    model, processor = make_model(ModelConfig(name=args.model, vision_attention=args.vision_attention), seed=0)
+    model, processor = make_model(ModelConfig(name=args.model, vision_attention=args.vision_attention,
+                                               cudnn_attention=args.cudnn_attention), seed=0)
     clock = Clock()
     section = {"max_steps": args.steps, "per_device_train_batch_size": args.batch, "logging_steps": 10 ** 6,
                "save_strategy": "no", "report_to": [], "learning_rate": 1e-4, "dataloader_num_workers": 0}
@@ -127,15 +129,12 @@ def main() -> None:
                    help="extra trl.SFTConfig settings for every arm: gradient_checkpointing=false")
     p.add_argument("--vision-attention", default="grouped", choices=["grouped", "per_window"],
                    help="model.vision_attention of every arm")
-    p.add_argument("--no-cudnn-sdpa", action="store_true", help="turn off PyTorch's cuDNN attention backend")
+    p.add_argument("--cudnn-attention", action="store_true",
+                   help="model.cudnn_attention=true: let SDPA use its cuDNN backend (off by default)")
     p.add_argument("--profile", action="store_true", help="profile a few steps of the prepared arm's model")
     p.add_argument("--json", help="also write the numbers to this file")
     args = p.parse_args()
     args.warmup = min(args.warmup, max(0, args.steps - 2))
-    if args.no_cudnn_sdpa:
-        import torch
-
-        torch.backends.cuda.enable_cudnn_sdp(False)
 
     import tempfile
 

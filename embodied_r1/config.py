@@ -47,6 +47,9 @@ class ModelConfig:
         vision_attention: ``grouped`` (the vision tower's windows in a few block-diagonal SDPA calls, the same
             attention; :mod:`embodied_r1.models.attention`) or ``per_window`` (transformers' own loop, one call
             per window). Ignored when ``attn_implementation`` is a flash-attention one.
+        cudnn_attention: Let PyTorch's SDPA pick its cuDNN backend on a GPU. Off by default: with batches whose
+            lengths change every step it builds a new cuDNN plan per shape, which halved SFT steps/s of the
+            `small` preset on an H200 (README, Performance); flash and memory-efficient SDPA remain.
     """
 
     name: str = "tiny"
@@ -59,6 +62,7 @@ class ModelConfig:
     dtype: str = "auto"
     attn_implementation: str = "sdpa"
     vision_attention: str = "grouped"
+    cudnn_attention: bool = False
     min_pixels: int | None = None
     max_pixels: int | None = None
 

@@ -31,6 +31,31 @@ def check_run(cfg: TrainConfig, task, num_processes: int = 1) -> None:
     for stage in cfg.stages:  # each stage checks its own section (embodied_r1.stages.Stage.check)
         get_stage(stage).check(cfg, task, num_processes)
     check_model_reference(cfg.model.name)
+    check_visible_gpus(num_processes)
+
+
+def check_visible_gpus(num_processes: int, visible: int | None = None) -> None:
+    """Refuse one process that sees several GPUs: transformers' Trainer would wrap the model in
+    ``nn.DataParallel`` (TRL's GRPO refuses that only after the data and model are built; SFT would run on it,
+    slowly, with a batch split the config does not say).
+
+    Args:
+        num_processes: Processes of this run (``accelerate launch``).
+        visible: GPUs this process sees (None: ``torch.cuda.device_count()``).
+
+    Raises:
+        UserError: More than one GPU visible to a single process.
+    """
+    if num_processes > 1:
+        return
+    if visible is None:
+        import torch
+
+        visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if visible > 1:
+        raise UserError(f"this one process sees {visible} GPUs; train on all of them with `accelerate launch "
+                        f"--config_file configs/accelerate/ddp.yaml --num_processes {visible} -m embodied_r1.cli "
+                        f"train ...`, or on one with CUDA_VISIBLE_DEVICES=0")
 
 
 def check_group_packing(task, cfg: TrainConfig, args, num_processes: int) -> None:

@@ -35,9 +35,17 @@ def _plain_class(module) -> type:
 def _empty_like(model):
     """A plain (unsharded) module of ``model``'s structure on the meta device: the transformers model from its
     config, wrapped by peft with the same adapters when ``model`` is a peft model."""
+    from embodied_r1.models.attention import VISION_ATTENTION, use_grouped_vision_attention
+
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    text = base.config.get_text_config()._attn_implementation
+    vision = getattr(getattr(base.config, "vision_config", None), "_attn_implementation", None)
     with torch.device("meta"):
-        copy = _plain_class(base)._from_config(base.config)
+        # built with the language model's attention everywhere: a registered vision attention whose name holds
+        # "flash" is refused by transformers at construction; it is set again below, as make_model sets it
+        copy = _plain_class(base)._from_config(base.config, attn_implementation=text)
+        if vision == VISION_ATTENTION:
+            use_grouped_vision_attention(copy)
         if hasattr(model, "peft_config"):
             from peft import get_peft_model
 

@@ -135,6 +135,10 @@ def make_model(cfg: ModelConfig, seed: int = 0):
     """
     dtype = torch_dtype(cfg.dtype)
     name = resolve_model_path(cfg.name)
+    import torch
+
+    if torch.cuda.is_available():  # a process-wide switch: the one model a process trains decides it
+        torch.backends.cuda.enable_cudnn_sdp(cfg.cudnn_attention)
     if name in PRESETS:
         processor = make_processor(name, cfg.min_pixels, cfg.max_pixels)
         model = _preset_model(name, processor.tokenizer, seed, dtype)

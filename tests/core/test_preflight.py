@@ -132,3 +132,14 @@ def test_preemption_request_reaches_every_rank():
     results = mp.Manager().dict()
     mp.spawn(_rank, args=(port, results), nprocs=2, join=True)
     assert dict(results) == {0: True, 1: True}
+
+
+def test_one_process_seeing_several_gpus_is_refused_before_any_work():
+    from embodied_r1.errors import UserError
+    from embodied_r1.preflight import check_visible_gpus
+
+    with pytest.raises(UserError, match="sees 2 GPUs; .*--num_processes 2 .*CUDA_VISIBLE_DEVICES=0"):
+        check_visible_gpus(1, visible=2)
+    check_visible_gpus(2, visible=2)  # accelerate launch: each rank takes its own GPU
+    check_visible_gpus(1, visible=1)
+    check_visible_gpus(1)  # this machine: no GPU or one
