@@ -17,7 +17,8 @@ rows (``level``, ``conflict``, ``cross_sensor``), its first standalone letter fo
   ``conflict_follows_vision``: fraction of conflict rows answered with the level the photo suggests;
 * ``acc_sensor/<sensor>``: exact match per sensor; ``heldout_sensor_accuracy`` / ``heldout_material_accuracy``:
   exact match over rows tagged ``split_tag`` ``heldout_sensor`` / ``heldout_material``, and
-  ``heldout_sensor_omae``;
+  ``heldout_sensor_omae``; ``heldout_material_level_acc/<property>``: exact match of the ``level`` rows of
+  held-out objects, per property;
 * ``cf_acc/<variant>`` and ``cf_gap/<variant>``: exact match with the counterfactual input, and the gap
   ``exact_match - cf_acc`` (how much the real tactile input helps; near 0 means touch is ignored).
 
@@ -128,6 +129,10 @@ def touch_metrics(completions: list, rows: list[dict], counterfactual: dict[str,
         out[f"acc_sensor/{sensor}"] = _mean(s["correct"] for s, r in zip(scores, rows) if r["sensor"] == sensor)
     for tag in ("heldout_material", "heldout_sensor"):
         out[f"{tag}_accuracy"] = _mean(s["correct"] for s, r in zip(scores, rows) if r.get("split_tag") == tag)
+    for prop in sorted({r.get("property") for r in rows if r.get("property")}):
+        out[f"heldout_material_level_acc/{prop}"] = _mean(
+            s["correct"] for s, r in zip(scores, rows)
+            if r["question_type"] == "level" and r.get("split_tag") == "heldout_material" and r.get("property") == prop)
     out["heldout_sensor_omae"] = _mean(s["abs_err"] for s, r in zip(scores, rows)
                                        if r.get("split_tag") == "heldout_sensor" and s["abs_err"] is not None)
     for name, answers in (counterfactual or {}).items():

@@ -76,6 +76,15 @@ def test_conflict_heldout_and_sensor_accuracy(task):
     assert m["heldout_sensor_omae"] == pytest.approx(0.5)
 
 
+def test_level_accuracy_of_heldout_objects_per_property(task):
+    rows = [row(answer="2", prop="hardness"), row(answer="0", prop="hardness"), row(answer="1", prop="roughness"),
+            row(answer="1", prop="roughness", tag="heldout_sensor"),  # another split: not counted
+            row("conflict", "1", prop="roughness")]  # another question type: not counted
+    m = task.metrics([ans(2), ans(1), ans(0), ans(1), ans(1)], rows)
+    assert m["heldout_material_level_acc/hardness"] == 0.5
+    assert m["heldout_material_level_acc/roughness"] == 0.0
+
+
 def test_counterfactual_gap(task):
     rows = [row(answer=str(i % 3)) for i in range(4)]
     real = [ans(i % 3) for i in range(4)]  # all right
