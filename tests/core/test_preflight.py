@@ -143,3 +143,13 @@ def test_one_process_seeing_several_gpus_is_refused_before_any_work():
     check_visible_gpus(2, visible=2)  # accelerate launch: each rank takes its own GPU
     check_visible_gpus(1, visible=1)
     check_visible_gpus(1)  # this machine: no GPU or one
+
+
+@pytest.mark.parametrize("module", ["embodied_r1.run", "embodied_r1.stages.probe", "embodied_r1.evaluate"])
+def test_core_docstring_examples(module):
+    """The examples in these docstrings (the launcher thread hint, the eval row shards, the probe) run as written."""
+    import doctest
+    import importlib
+
+    res = doctest.testmod(importlib.import_module(module))
+    assert res.failed == 0 and res.attempted > 0
