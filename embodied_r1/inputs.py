@@ -74,11 +74,11 @@ def prepare_sft_inputs(ds, processor, model=None):
 
     collate = DataCollatorForVisionLanguageModeling(processor=processor, completion_only_loss=True)
     probe = collate([ds[0]])
-    # Binary columns (the bytes of numpy arrays, dtypes in _DTYPES): arrow hands them over without building Python
-    # lists, which for token lists took longer than the rest of the collation.
     rope, rope_key = _rope_index(model) if model is not None and "mm_token_type_ids" in probe else (None, "")
     optional = {"mm_token_type_ids": "mm_token_type_ids" in probe, "position_ids": rope is not None}
     columns = [k for k in PREPARED_COLUMNS if optional.get(k, True)]
+    # Binary columns (the bytes of numpy arrays, dtypes in _DTYPES): arrow hands them over without building Python
+    # lists, which for token lists took longer than the rest of the collation.
     features = {k: Value("binary") for k in columns}
 
     def encode(batch):
@@ -100,9 +100,9 @@ def prepare_sft_inputs(ds, processor, model=None):
     key = hashlib.blake2b(f"{_VERSION}|{ds._fingerprint}|{processor_digest(processor)}|{rope_key}".encode(),
                           digest_size=16).hexdigest()
     # One process: forked map workers hang in torch's OpenMP pool once the parent has used it (seen here), and
-    # the image processor already runs on torch's threads; about 2 ms a row, once per dataset and processor.
-    return ds.map(encode, batched=True, batch_size=32, remove_columns=ds.column_names, features=Features(features), new_fingerprint=key,
-                  desc="SFT inputs (tokens, pixel values), once")
+    # the image processor already runs on torch's threads; about 6 ms a row, once per dataset and processor.
+    return ds.map(encode, batched=True, batch_size=32, remove_columns=ds.column_names, features=Features(features),
+                  new_fingerprint=key, desc="SFT inputs (tokens, pixel values), once")
 
 
 class PreparedCollator:
@@ -123,23 +123,22 @@ class PreparedCollator:
         import torch
 
         cols = {k: [np.frombuffer(r[k], dtype=_DTYPES[k]) for r in rows] for k in _TOKEN_COLUMNS if k in rows[0]}
+        if "position_ids" in rows[0]:  # (3, tokens) per row
+            cols["position_ids"] = [np.frombuffer(r["position_ids"], dtype=np.int32).reshape(3, -1) for r in rows]
         lengths = [len(x) for x in cols["input_ids"]]
         width = max(lengths)
         if self.max_length is not None:
             width = min(width, self.max_length)
-        fill = {"input_ids": self.pad_token_id, "labels": -100, "mm_token_type_ids": 0}
+        # padding 0 for positions, as the model's get_rope_index leaves padded positions
+        fill = {"input_ids": self.pad_token_id, "labels": -100, "mm_token_type_ids": 0, "position_ids": 0}
         out = {}
         for k, arrays in cols.items():
-            block = np.full((len(rows), width), fill[k], dtype=np.int64)
+            block = np.full((len(rows), *arrays[0].shape[:-1], width), fill[k], dtype=np.int64)
             for i, a in enumerate(arrays):
-                block[i, :min(len(a), width)] = a[:width]
+                block[i, ..., :min(a.shape[-1], width)] = a[..., :width]
             out[k] = torch.from_numpy(block)
-        if "position_ids" in rows[0]:  # (3, batch, width); padding 0, as the model's get_rope_index leaves it
-            block = np.zeros((3, len(rows), width), dtype=np.int64)
-            for i, r in enumerate(rows):
-                pos = np.frombuffer(r["position_ids"], dtype=np.int32).reshape(3, -1)
-                block[:, i, :min(pos.shape[1], width)] = pos[:, :width]
-            out["position_ids"] = torch.from_numpy(block)
+        if "position_ids" in out:
+            out["position_ids"] = out["position_ids"].transpose(0, 1).contiguous()  # (3, batch, width)
         mask = np.arange(width)[None, :] < np.asarray(lengths)[:, None]
         out["attention_mask"] = torch.from_numpy(mask.astype(np.int64))
         grids = np.frombuffer(b"".join(r["image_grid_thw"] for r in rows), dtype=np.int32).reshape(-1, 3)

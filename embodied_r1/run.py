@@ -12,7 +12,7 @@ from transformers import TrainerCallback
 from embodied_r1.checkpoints import checkpoint_step
 from embodied_r1.config import TrainConfig
 from embodied_r1.errors import UserError
-from embodied_r1.data import load_or_build
+from embodied_r1.data import available_cores, load_or_build
 from embodied_r1.models.factory import make_model
 from embodied_r1.monitor import CompactProgress
 from embodied_r1.plots import plot_run
@@ -109,7 +109,7 @@ def train(cfg: TrainConfig, resume: bool = False, log=print, config_changed: boo
         run.write_info(dataset_key=data_key)
     state.wait_for_everyone()
     log(f"run directory: {run.path}")
-    hint = thread_hint(state.num_processes, os.environ.get("OMP_NUM_THREADS"), os.cpu_count() or 1)
+    hint = thread_hint(state.num_processes, os.environ.get("OMP_NUM_THREADS"), available_cores())
     if hint and state.is_main_process:
         log(hint)
     started = False

@@ -33,14 +33,14 @@ def _plan(cu_seqlens: torch.Tensor, device) -> list[tuple[int, int, torch.Tensor
     if ref is not None and ref() is cu_seqlens:
         return plan
     bounds = cu_seqlens.tolist()
-    plan, start = [], bounds[0]
+    plan, first = [], 0  # the group is windows bounds[first:i+1]
     for i in range(1, len(bounds)):
-        end, nxt = bounds[i], bounds[i + 1] if i + 1 < len(bounds) else None
+        start, end, nxt = bounds[first], bounds[i], bounds[i + 1] if i + 1 < len(bounds) else None
         if nxt is None or nxt - start > GROUP_TOKENS:  # the next window would overfill the group: close it
-            edges = torch.tensor([b - start for b in bounds if start <= b <= end], device=device)
+            edges = torch.tensor(bounds[first:i + 1], device=device) - start
             seg = torch.repeat_interleave(torch.arange(len(edges) - 1, device=device), edges.diff())
             plan.append((start, end, (seg[:, None] == seg[None, :])[None, None]))
-            start = end
+            first = i
     key = id(cu_seqlens)
     _plans[key] = (weakref.ref(cu_seqlens, lambda _, key=key: _plans.pop(key, None)), plan)
     return plan

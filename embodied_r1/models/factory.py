@@ -133,10 +133,10 @@ def make_model(cfg: ModelConfig, seed: int = 0):
     Raises:
         UserError: The model is neither a preset, nor a local folder, nor reachable on the hub.
     """
-    dtype = torch_dtype(cfg.dtype)
-    name = resolve_model_path(cfg.name)
     import torch
 
+    dtype = torch_dtype(cfg.dtype)
+    name = resolve_model_path(cfg.name)
     if torch.cuda.is_available():  # a process-wide switch: the one model a process trains decides it
         torch.backends.cuda.enable_cudnn_sdp(cfg.cudnn_attention)
     if name in PRESETS:
