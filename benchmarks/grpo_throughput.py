@@ -368,4 +368,9 @@ def _accelerate_config() -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from embodied_r1.device import end_process_group
+
+    try:
+        main()
+    finally:
+        end_process_group()

@@ -57,3 +57,16 @@ def trainer_precision(device=None) -> dict:
     if device.type == "cpu":
         return {"use_cpu": True, "bf16": False}
     return {"bf16": supports_bf16(device)}
+
+
+def end_process_group() -> None:
+    """Tear down this process's ``torch.distributed`` group, if one is up (the ranks of ``accelerate launch``).
+
+    A rank that exits with its group still up can abort in its C++ teardown ("terminate called without an active
+    exception", SIGABRT after the work had finished: seen in the 2-process benchmark smoke run), which fails the
+    launch. No collective runs here, so a rank whose peer has already failed does not wait for it.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
