@@ -44,6 +44,8 @@ class Args:
     """--data old: catalogue objects (80: 64 seen, 16 held out)"""
     random_sensor_fraction: float | None = None
     """override of touch.random_sensor_fraction (--data new only)"""
+    tactile_view: str | None = None
+    """override of touch.tactile_view (--data new only; old data is always raw, as data version 2 was)"""
     width: int = 32
     epochs: int = 15
     batch_size: int = 128
@@ -66,6 +68,8 @@ def parse_args() -> Args:
         p.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(Args, name))
     p.add_argument("--lr", type=float, default=Args.lr)
     p.add_argument("--random-sensor-fraction", type=float, default=None)
+    p.add_argument("--tactile-view", choices=("raw", "standardized", "difference"), default=None,
+                   help="what the CNN sees of each frame (--data new; default: the touch task's default)")
     p.add_argument("--device", default=Args.device, help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
     p.add_argument("--out", default=None, help="write the results as JSON here")
     p.add_argument("--smoke", action="store_true", help="tiny sizes: runs in seconds on a CPU")
@@ -90,8 +94,10 @@ def data_config(args: Args):
                   train_contacts=args.train_contacts, test_contacts=args.test_contacts)
     if args.data == "old":
         return TouchConfig(**common, objects="catalog", num_materials=args.catalog_size,
-                           heldout_material_fraction=0.2, random_sensor_fraction=0.0)
+                           heldout_material_fraction=0.2, random_sensor_fraction=0.0, tactile_view="raw")
     extra = {} if args.random_sensor_fraction is None else {"random_sensor_fraction": args.random_sensor_fraction}
+    if args.tactile_view is not None:
+        extra["tactile_view"] = args.tactile_view
     return TouchConfig(**common, **extra)
 
 

@@ -275,7 +275,8 @@ class Task:
     #: offers no encoder data, and a run with that stage is refused before any work).
     encoder_modalities: ClassVar[tuple[str, ...]] = ()
 
-    def encoder_data(self, cfg: Any, seed: int, modality: str, frames: int) -> EncoderData | None:
+    def encoder_data(self, cfg: Any, seed: int, modality: str, frames: int, events: int | None = None,
+                     num_workers: int = 1) -> EncoderData | None:
         """Frame sequences of one image modality for the ``encoder`` stage (default: None, the task has none).
 
         Args:
@@ -283,6 +284,10 @@ class Task:
             seed: Seed of the run; the same seed must give the same sequences (resume relies on it).
             modality: One of :attr:`encoder_modalities`.
             frames: Frames per sequence (>= 2).
+            events: Training events to render (``encoder.events``; None: the task's default). Optional: a task
+                whose method does not take it runs with its default, and ``encoder.events`` is refused for it.
+            num_workers: Processes the task may render in (the run's ``data_workers``); the sequences must be
+                the same for any number. Optional like ``events``.
 
         Returns:
             An :class:`EncoderData`, or None when the task has no such sequences.

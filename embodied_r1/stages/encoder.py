@@ -42,6 +42,30 @@ def encoder_modality(cfg, task) -> str:
     return modality
 
 
+def encoder_data_kwargs(cfg, task) -> dict:
+    """The optional arguments of the task's ``encoder_data`` it takes: ``events`` (when ``encoder.events`` is
+    set) and ``num_workers`` (the run's ``data_workers``).
+
+    Raises:
+        UserError: ``encoder.events`` is set but the task's ``encoder_data`` takes no ``events``.
+    """
+    import inspect
+
+    params = inspect.signature(task.encoder_data).parameters
+    takes = lambda name: name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())  # noqa: E731
+    kwargs = {}
+    if cfg.encoder.events:
+        if not takes("events"):
+            raise UserError(f"encoder.events is set, but task '{task.name}' renders a fixed set of sequences "
+                            f"(its encoder_data takes no events); drop encoder.events")
+        kwargs["events"] = cfg.encoder.events
+    if takes("num_workers"):
+        from embodied_r1.data import available_cores
+
+        kwargs["num_workers"] = cfg.data_workers or available_cores()
+    return kwargs
+
+
 class EMATarget(TrainerCallback):
     """After every optimizer step (before a checkpoint is saved), move the target tower towards the online one."""
 
@@ -90,6 +114,7 @@ class EncoderStage(Stage):
 
     def check(self, cfg, task, num_processes: int = 1) -> None:
         encoder_modality(cfg, task)
+        encoder_data_kwargs(cfg, task)
 
     def build_trainer(self, ctx: StageContext, callbacks: list):
         import torch
@@ -101,7 +126,8 @@ class EncoderStage(Stage):
         ecfg, task = ctx.cfg.encoder, ctx.task
         modality = encoder_modality(ctx.cfg, task)
         ctx.log(f"stage encoder: rendering {modality} sequences of {ecfg.frames} frames")
-        data = task.encoder_data(ctx.cfg.task_config, ctx.cfg.seed, modality, ecfg.frames)
+        data = task.encoder_data(ctx.cfg.task_config, ctx.cfg.seed, modality, ecfg.frames,
+                                 **encoder_data_kwargs(ctx.cfg, task))
         if data is None or not data.train:
             raise UserError(f"stage encoder: task '{task.name}' gave no {modality} sequences for these settings")
         properties = list(data.num_levels)
@@ -111,7 +137,9 @@ class EncoderStage(Stage):
             torch.manual_seed(ctx.cfg.seed)
             online = _with_lora(tower, ecfg) if ecfg.lora else tower
             model = JEPAEncoder(online, tower.config.out_hidden_size, ecfg.predict, ecfg.predictor_hidden,
-                                len(properties), ecfg.property_weight, ecfg.contrastive_weight, ecfg.temperature)
+                                len(properties), ecfg.property_weight, ecfg.contrastive_weight, ecfg.temperature,
+                                property_mode=ecfg.property_loss,
+                                num_levels=[data.num_levels[p] for p in properties])
         dataset = TransitionDataset(data.train, properties, data.num_levels)
         ctx.log(f"stage encoder: {len(dataset.events)} events x {dataset.steps} transitions, "
                 f"{sum(len(e) for e in dataset.events) // len(dataset.events)} views each; probe sets "
@@ -175,7 +203,8 @@ def _training_args(ecfg, ctx: StageContext):
         output_dir=str(ctx.out), seed=ctx.cfg.seed, max_steps=ecfg.max_steps, learning_rate=ecfg.learning_rate,
         weight_decay=ecfg.weight_decay, warmup_steps=ecfg.warmup_steps, per_device_train_batch_size=ecfg.batch_size,
         logging_steps=ecfg.logging_steps, save_steps=ecfg.save_steps, save_total_limit=ecfg.save_total_limit,
-        remove_unused_columns=False, report_to=["tensorboard"], **trainer_precision())
+        remove_unused_columns=False, report_to=["tensorboard"], dataloader_num_workers=ecfg.dataloader_num_workers,
+        **trainer_precision())
 
 
 def _log_probe(ctx: StageContext, step: int, after: dict, before: dict | None) -> None:

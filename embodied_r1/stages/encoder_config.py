@@ -30,6 +30,8 @@ class EncoderConfig:
     Args:
         modality: Image modality to train on, one of the task's ``encoder_modalities`` (None: its first).
         frames: Frames per sequence (>= 2); each consecutive pair is one prediction.
+        events: Training events (e.g. touch contacts) the task renders for this stage (0: the task's default,
+            for touch its ``train_contacts``); simulated tasks can render many more than SFT has rows.
         max_steps: Optimizer steps.
         learning_rate: Peak learning rate (linear decay after ``warmup_steps``).
         weight_decay: AdamW weight decay.
@@ -39,7 +41,9 @@ class EncoderConfig:
         ema_decay: Decay of the target encoder, an exponential moving average of the online encoder.
         predict: ``pooled`` (the mean of the image's latents) or ``patch`` (every merged patch latent).
         predictor_hidden: Hidden width of the predictor MLP (0: twice the latent width).
-        property_weight: Weight of the property-regression head on the task's labels (0: off).
+        property_weight: Weight of the property head on the task's labels (0: off).
+        property_loss: ``classify`` (a K-way classifier per property, cross-entropy; the default) or
+            ``regress`` (the level / (K - 1) by mean squared error, the behaviour before).
         contrastive_weight: Weight of the cross-view contrastive term: views of one event are positives (0: off).
         temperature: Temperature of the contrastive term.
         lora: Train LoRA adapters on the vision tower instead of all its weights (merged at the end).
@@ -48,10 +52,13 @@ class EncoderConfig:
         probe: Fit the end-of-stage linear probe (per property, on held-out sets) and plot it.
         probe_l2: L2 penalty of the probe's logistic regression (on standardised features).
         probe_iterations: L-BFGS iterations of the probe fit.
+        dataloader_num_workers: Processes that run the image processor on the next batches while the GPU
+            trains (0: in the training process); the batches are the same for any number.
     """
 
     modality: str | None = None
     frames: int = 4
+    events: int = 0
     max_steps: int = 200
     learning_rate: float = 1e-4
     weight_decay: float = 0.05
@@ -61,6 +68,7 @@ class EncoderConfig:
     predict: str = "pooled"
     predictor_hidden: int = 0
     property_weight: float = 0.5
+    property_loss: str = "classify"
     contrastive_weight: float = 0.1
     temperature: float = 0.1
     lora: bool = False
@@ -72,11 +80,13 @@ class EncoderConfig:
     probe: bool = True
     probe_l2: float = 1e-2
     probe_iterations: int = 100
+    dataloader_num_workers: int = 0
 
     def __post_init__(self):
         for name, lo in (("frames", 2), ("max_steps", 1), ("batch_size", 1), ("save_steps", 1), ("logging_steps", 1),
                          ("lora_r", 1), ("lora_alpha", 1), ("probe_iterations", 1), ("save_total_limit", 1),
-                         ("warmup_steps", 0), ("predictor_hidden", 0)):
+                         ("warmup_steps", 0), ("predictor_hidden", 0),
+                         ("dataloader_num_workers", 0), ("events", 0)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < lo:
                 raise UserError(f"encoder.{name} must be an integer >= {lo}, got {value!r}")
@@ -88,5 +98,7 @@ class EncoderConfig:
         for name in ("weight_decay", "property_weight", "contrastive_weight", "probe_l2"):
             if not getattr(self, name) >= 0:
                 raise UserError(f"encoder.{name} must be >= 0, got {getattr(self, name)}")
+        if self.property_loss not in ("classify", "regress"):
+            raise UserError(f"encoder.property_loss '{self.property_loss}' is not one of classify, regress")
         if self.predict not in PREDICT:
             raise UserError(f"encoder.predict '{self.predict}' is not one of {', '.join(PREDICT)}")

@@ -100,6 +100,11 @@ class TouchConfig:
         image_size: Longest side of the tactile images in pixels (aspect ratio kept per sensor); None keeps
             each sensor's native size (60x80 .. 80x80).
         visual_size: Side of the camera images in pixels.
+        tactile_view: What the model sees of each simulated tactile frame (:mod:`envs.tactile.views`):
+            ``difference`` (default since data version 4): the frame minus the sensor's no-contact frame, each
+            colour channel standardised, as GelSight pipelines subtract the reference frame; ``standardized``:
+            the frame itself with each channel standardised; ``raw``: the rendered sensor image (versions <= 3).
+            Real data is always shown raw.
         counterfactuals: Variants of the tactile-grounded reward and of eval, from ``removed`` (image dropped),
             ``shuffled`` (another contact's image) and ``noise`` (noise with the image's mean and std).
         real_data: Folder of a real dataset (Octopi/PhysiCLeAR processed data, Octopi-1.5 ``samples``, or TVL
@@ -139,6 +144,7 @@ class TouchConfig:
     press_frames: int = 1
     image_size: int | None = None
     visual_size: int = 64
+    tactile_view: str = "difference"
     counterfactuals: list = field(default_factory=lambda: ["removed", "shuffled", "noise"])
     real_data: str | None = None
     real_data_format: str = "octopi"
@@ -170,6 +176,10 @@ class TouchConfig:
         if self.image_size is not None:
             _int_range("image_size", self.image_size, 16, 1024)
         _int_range("visual_size", self.visual_size, 16, 1024)
+        from envs.tactile.views import VIEWS
+
+        if self.tactile_view not in VIEWS:
+            raise UserError(f"touch.tactile_view '{self.tactile_view}' is not one of {', '.join(VIEWS)}")
         self.counterfactuals = list(self.counterfactuals)
         _subset("counterfactuals", self.counterfactuals, tuple(COUNTERFACTUAL_MODES), allow_empty=True)
         self._check_real()

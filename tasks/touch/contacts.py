@@ -139,12 +139,15 @@ def _render(contacts, sensor: str, cfg: TouchConfig, seed: int, code: int, i: in
     from PIL import Image
 
     from envs.tactile import render_press_sequence, resolve_sensor
+    from envs.tactile.views import tactile_view
 
     profile = resolve_sensor(sensor)
     srng = np.random.default_rng([seed, code, i, SENSOR_STREAM, profile.stream_key])
     out = []
     for c, mat, oid in zip(contacts, materials, ids):
-        frames = render_press_sequence(c, profile, srng, n_frames=cfg.press_frames, image_size=image_size(cfg, sensor))
+        renders = render_press_sequence(c, profile, srng, n_frames=cfg.press_frames, image_size=image_size(cfg, sensor),
+                                        return_renders=True)
+        frames = [tactile_view(r.image, r.background, cfg.tactile_view) for r in renders]
         out.append(Reading([Image.fromarray(f) for f in frames], sensor, dict(mat.levels), oid))
     return out
 

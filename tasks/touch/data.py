@@ -158,7 +158,7 @@ def _encoded(image):
 
 
 def render_contacts(cfg: TouchConfig, seed: int, counts: dict[str, int], catalog: Catalog | None, num_workers: int = 1,
-                    progress: bool = True) -> dict[str, list[dict]]:
+                    progress: bool = True, work=None, desc: str = "touch") -> dict[str, list]:
     """The simulated rows of every split, contact by contact, in ``num_workers`` processes.
 
     Why chunks: a worker task carries the config and catalogue there and a chunk's rows (with their images)
@@ -172,19 +172,23 @@ def render_contacts(cfg: TouchConfig, seed: int, counts: dict[str, int], catalog
         catalog: The object catalogue (``touch.objects=catalog``), else None.
         num_workers: Processes (1: render in this process).
         progress: Show a tqdm bar per split, advanced per finished chunk.
+        work: ``work(cfg, seed, split, indices, catalog) -> list`` rendering a chunk of contacts (a module-level
+            function, so that it pickles); default: the QA rows (``_contact_chunk``).
+        desc: Prefix of the progress bars.
 
     Returns:
-        ``{split: rows}``, the rows of contact 0, 1, ... in order, whatever ``num_workers``.
+        ``{split: items}``, the items of contact 0, 1, ... in order, whatever ``num_workers``.
     """
     from tqdm.auto import tqdm
 
+    work = work or _contact_chunk
     total = sum(counts.values())
     if num_workers <= 1 or total <= 1:
         out = {}
         for split, n in counts.items():
             out[split] = []
-            for i in tqdm(range(n), desc=f"touch {split}", unit="contact", disable=not progress):
-                out[split] += _contact_chunk(cfg, seed, split, range(i, i + 1), catalog)
+            for i in tqdm(range(n), desc=f"{desc} {split}", unit="contact", disable=not progress):
+                out[split] += work(cfg, seed, split, range(i, i + 1), catalog)
         return out
 
     import multiprocessing as mp
@@ -193,9 +197,9 @@ def render_contacts(cfg: TouchConfig, seed: int, counts: dict[str, int], catalog
     size = max(1, -(-total // (8 * num_workers)))
     chunks = [(split, range(a, min(a + size, n))) for split, n in counts.items() for a in range(0, n, size)]
     results: dict[tuple[str, int], list[dict]] = {}
-    bars = {s: tqdm(total=n, desc=f"touch {s}", unit="contact", disable=not progress) for s, n in counts.items()}
+    bars = {s: tqdm(total=n, desc=f"{desc} {s}", unit="contact", disable=not progress) for s, n in counts.items()}
     with ProcessPoolExecutor(max_workers=min(num_workers, len(chunks)), mp_context=mp.get_context("spawn")) as pool:
-        pending = {pool.submit(_contact_chunk, cfg, seed, split, idx, catalog): (split, idx)
+        pending = {pool.submit(work, cfg, seed, split, idx, catalog): (split, idx)
                    for split, idx in chunks}
         try:
             while pending:
@@ -232,6 +236,7 @@ def dataset_card(cfg: TouchConfig, ds) -> dict:
         "heldout_sensor": cfg.heldout_sensor, "random_sensor_fraction": cfg.random_sensor_fraction,
         "sensors_per_contact": cfg.sensors_per_contact,
         "question_mix": cfg.mix, "press_frames": cfg.press_frames, "image_size": cfg.image_size,
+        "tactile_view": cfg.tactile_view,
         "real_data": cfg.real_data, "real_data_format": cfg.real_data_format if cfg.real_data else None,
         "real_labels": cfg.real_labels if cfg.real_data else None,
     }

@@ -21,7 +21,9 @@ class TouchTask(Task):
     #: 2: sensor streams keyed by the sensor's name (not its list index), rendezvous choice of sensors per contact.
     #: 3: fresh objects held out by a level-combination rule, sensor randomisation (touch.objects=catalog and
     #: touch.random_sensor_fraction=0 give the rows of version 2).
-    data_version = "3"
+    #: 4: tactile frames shown as difference images from the sensor's no-contact frame, channels standardised
+    #: (``touch.tactile_view``; ``raw`` gives the rows of version 3).
+    data_version = "4"
     recipe = RECIPE
     #: Touch-R1's four rewards; the core's default ``reward_specs`` builds them with ``cfg.rewards``.
     reward_table = REWARD_TABLE
@@ -53,12 +55,14 @@ class TouchTask(Task):
 
         return dataset_card(cfg, ds)
 
-    def encoder_data(self, cfg: TouchConfig, seed: int, modality: str, frames: int):
-        """Simulated press sequences for the encoder stage (:mod:`tasks.touch.encoder_data`); with real data
-        configured they still come from the simulated catalogue."""
+    def encoder_data(self, cfg: TouchConfig, seed: int, modality: str, frames: int, events: int | None = None,
+                     num_workers: int = 1):
+        """Simulated press sequences for the encoder stage (:mod:`tasks.touch.encoder_data`): ``events`` train
+        contacts (default ``touch.train_contacts``), rendered in ``num_workers`` processes; with real data
+        configured they still come from the simulator."""
         from tasks.touch.encoder_data import touch_encoder_data
 
-        return touch_encoder_data(cfg, seed, frames)
+        return touch_encoder_data(cfg, seed, frames, events=events, num_workers=num_workers)
 
     def counterfactual_specs(self, cfg: TouchConfig) -> list[CounterfactualSpec]:
         """The tactile counterfactual variants named in ``cfg.counterfactuals`` (those the tactile-grounded

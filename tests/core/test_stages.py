@@ -171,3 +171,63 @@ def test_kill9_inside_the_encoder_stage_resumes_the_same_run(tmp_path):
             assert a[k] == pytest.approx(b[k], rel=1e-4, abs=1e-5), (a["step"], k)
     pa, pb = _visual(out / "final"), _visual(ref / "final")
     assert all(torch.allclose(pa[k], pb[k], atol=1e-5) for k in pa)
+
+
+@pytest.mark.parametrize("mode", ["classify", "regress"])
+def test_the_property_head_learns_the_levels_of_a_fixed_batch(mode):
+    """Either property loss falls when the head and tower fit four images with distinct levels; the classifier
+    starts at the cross-entropy of a uniform guess over K levels."""
+    import math
+
+    import numpy as np
+
+    from embodied_r1.stages.jepa import JEPAEncoder
+
+    torch.manual_seed(0)
+    model, processor = make_model(ModelConfig(name="tiny", dtype="float32"), seed=0)
+    tower = vision_tower(model)
+    jepa = JEPAEncoder(tower, tower.config.out_hidden_size, num_properties=2, property_weight=1.0,
+                       property_mode=mode, num_levels=[3, 4])
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (56, 56, 3), dtype=np.uint8) for _ in range(4)]
+    batch = processor.image_processor(images=frames, return_tensors="pt")
+    levels = torch.tensor([[0.0, 0.0], [0.5, 1 / 3], [1.0, 2 / 3], [0.5, 1.0]])
+    mask = torch.tensor([[1.0, 1.0], [1.0, 1.0], [1.0, 0.0], [1.0, 1.0]])  # one missing label
+    args = (batch["pixel_values"], batch["image_grid_thw"], batch["pixel_values"], batch["image_grid_thw"],
+            torch.arange(4), levels, mask)
+    opt = torch.optim.Adam([p for p in jepa.parameters() if p.requires_grad], lr=3e-3)
+    first = None
+    for _ in range(30):
+        out = jepa(*args)
+        first = float(out["property_loss"]) if first is None else first
+        opt.zero_grad()
+        out["property_loss"].backward()
+        opt.step()
+    if mode == "classify":
+        assert abs(first - (3 * math.log(3) + 2 * math.log(4)) / 5) < 0.3, first
+    assert float(jepa(*args)["property_loss"]) < 0.5 * first
+
+
+def test_encoder_events_is_refused_for_a_task_whose_encoder_data_takes_none():
+    """A plug-in task written against the four-argument ``encoder_data`` still runs (no extra arguments are
+    passed); asking it for ``encoder.events`` is one clear error before any work."""
+    from embodied_r1.config import TrainConfig
+    from embodied_r1.stages.encoder import encoder_data_kwargs
+
+    class Old:
+        name = "old-task"
+
+        def encoder_data(self, cfg, seed, modality, frames):
+            return None
+
+    class New(Old):
+        def encoder_data(self, cfg, seed, modality, frames, events=None, num_workers=1):
+            return None
+
+    cfg = TrainConfig(task="touch", data_workers=3)
+    assert encoder_data_kwargs(cfg, Old()) == {}
+    assert encoder_data_kwargs(cfg, New()) == {"num_workers": 3}
+    cfg.encoder.events = 50
+    assert encoder_data_kwargs(cfg, New()) == {"events": 50, "num_workers": 3}
+    with pytest.raises(UserError, match="encoder.events"):
+        encoder_data_kwargs(cfg, Old())

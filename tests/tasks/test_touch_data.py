@@ -278,7 +278,7 @@ def test_catalog_mode_keeps_the_rows_of_data_version_2():
     import json
 
     cfg = TouchConfig(num_materials=12, train_contacts=6, test_contacts=3, objects="catalog",
-                      random_sensor_fraction=0.0)
+                      random_sensor_fraction=0.0, tactile_view="raw")
     ds = TouchTask().build_dataset(cfg, 5)
     h = hashlib.sha256()
     for split in sorted(ds):
@@ -318,3 +318,21 @@ def test_several_heldout_sensors():
     assert len(held) == 9 and {r["sensor"] for r in held} == {"marker_gel", "tac3d", "dm_tac"}
     assert {r["split_tag"] for r in held} == {"heldout_sensor"}
     assert not {"marker_gel", "tac3d", "dm_tac"} & {s for r in rows(ds["train"]) for s in r["image_sources"]}
+
+
+def test_encoder_sequences_are_the_same_for_any_number_of_workers_and_extend_past_the_rows():
+    """``events`` renders more train presses than the QA rows have contacts; the first ones are the rows'
+    contacts, and two worker processes give the very frames one process gives."""
+    from tasks.touch.encoder_data import touch_encoder_data
+
+    cfg = TouchConfig(train_contacts=3, test_contacts=2, image_size=16)
+    one = touch_encoder_data(cfg, 4, frames=2, events=5, num_workers=1)
+    two = touch_encoder_data(cfg, 4, frames=2, events=5, num_workers=2)
+    default = touch_encoder_data(cfg, 4, frames=2)
+    contacts = lambda seqs: {s.group.rsplit("-", 1)[0] for s in seqs}  # noqa: E731 (group: contact-object)
+    assert len(contacts(one.train)) == 5 and len(contacts(default.train)) == 3
+    for a, b in zip(one.train + one.eval["heldout_objects"], two.train + two.eval["heldout_objects"], strict=True):
+        assert (a.group, a.view, a.labels) == (b.group, b.view, b.labels)
+        assert all(np.array_equal(x, y) for x, y in zip(a.frames, b.frames))
+    n = len(default.train)
+    assert [s.group for s in one.train[:n]] == [s.group for s in default.train]
