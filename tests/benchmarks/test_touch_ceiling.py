@@ -42,3 +42,15 @@ def test_touch_ceiling_data_is_the_same_for_any_number_of_workers(monkeypatch):
 
     assert not any(is_heldout_combo(tuple(lv), 3) for lv in np.concatenate([one["train"][1], one["val"][1]]))
     assert all(is_heldout_combo(tuple(lv), 3) for lv in one["heldout_objects"][1])
+
+
+def test_touch_tower_smoke(tmp_path):
+    """``benchmarks/touch_tower.py`` trains a preset's tower with a head and reports accuracy per group."""
+    out = tmp_path / "tower.json"
+    stdout = _run("touch_tower.py", ["--smoke", "--device", "cpu", "--out", str(out)], tmp_path)
+    result = json.loads(out.read_text())
+    assert [h["step"] for h in result["history"]] == [2, 3]
+    assert {"train", "heldout_objects", "marker_gel"} <= set(result["final"])
+    for acc in result["final"].values():
+        assert set(acc) == {"hardness", "roughness", "bumpiness"} and all(0 <= v <= 1 for v in acc.values())
+    assert "tiny tower, difference view, 3 steps" in stdout

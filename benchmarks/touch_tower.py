@@ -1,0 +1,134 @@
+"""How much of each touch property a preset's own vision tower can learn, trained supervised on single images.
+
+The VLM reads tactile images through its vision tower only; if that tower cannot learn a property even with a
+classifier head trained on the labels directly, neither SFT nor GRPO will. This trains the preset's tower
+(random init, as the offline presets start) plus one K-way head per property on the mean of its merged patch
+latents (the tokens the language model reads), on the same images as ``benchmarks/touch_ceiling.py`` (the touch
+task's own contacts, one frame, level labels), and reports accuracy per property on held-out objects and each
+held-out sensor, to read against the CNN ceiling.
+
+This is how the raw-frame problem of touch data version 3 was found: on raw frames the ``small`` tower's
+cross-entropy stayed at ln 3 (nothing learned) while on difference views it falls (``--tactile-view``).
+
+Usage:
+    python benchmarks/touch_tower.py --tactile-view raw --steps 300          # ~8 min on 2 CPU cores
+    python benchmarks/touch_tower.py --tactile-view difference --steps 300
+    python benchmarks/touch_tower.py --smoke                                 # seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import touch_ceiling as tc  # noqa: E402  (the same data functions)
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="small", help="offline preset whose tower is trained (tiny, small, ...)")
+    p.add_argument("--tactile-view", choices=("raw", "standardized", "difference"), default="difference")
+    p.add_argument("--train-contacts", type=int, default=1500)
+    p.add_argument("--test-contacts", type=int, default=150)
+    p.add_argument("--image-size", type=int, default=112, help="rendered longest side (the processor resizes)")
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--eval-every", type=int, default=50)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1, help="processes rendering the data")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", default=None, help="write the results as JSON here")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes: runs in seconds on a CPU")
+    a = p.parse_args()
+    if a.smoke:
+        a.model, a.train_contacts, a.test_contacts, a.image_size = "tiny", 16, 4, 32
+        a.steps, a.batch_size, a.eval_every, a.threads = 3, 8, 2, 1
+    return a
+
+
+def main() -> None:
+    import dataclasses
+
+    import torch
+
+    from embodied_r1.config import ModelConfig
+    from embodied_r1.models.factory import make_model, vision_tower
+    from embodied_r1.stages.jepa import image_latents
+
+    a = parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    device = tc.pick_device(a.device)
+    torch.manual_seed(a.seed)
+    np.random.seed(a.seed)
+    cargs = tc.Args(train_contacts=a.train_contacts, test_contacts=a.test_contacts, image_size=a.image_size,
+                    workers=a.workers, seed=a.seed, tactile_view=a.tactile_view)
+    cfg = tc.data_config(cargs)
+    t0 = time.perf_counter()
+    data = tc.build_data(cargs, cfg)
+    render_s = time.perf_counter() - t0
+    model, processor = make_model(ModelConfig(name=a.model, dtype="float32"), seed=a.seed)
+    tower = vision_tower(model).float().to(device).train()
+    del model
+    k = cfg.num_levels
+    head = torch.nn.Linear(tower.config.out_hidden_size, len(tc.PROPS) * k).to(device)
+    opt = torch.optim.AdamW(list(tower.parameters()) + list(head.parameters()), lr=a.lr, weight_decay=0.01)
+    ip = processor.image_processor
+
+    def logits(images: np.ndarray):
+        batch = ip(images=list(images.transpose(0, 2, 3, 1)), return_tensors="pt")
+        lat = image_latents(tower, batch["pixel_values"].to(device), batch["image_grid_thw"].to(device))
+        return head(torch.stack([z.mean(0) for z in lat])).view(-1, len(tc.PROPS), k)
+
+    @torch.no_grad()
+    def evaluate() -> dict:
+        tower.eval()
+        out = {}
+        for name, (x, y) in data.items():
+            x, y = (x[:300], y[:300]) if name == "train" else (x, y)
+            pred = torch.cat([logits(x[i:i + 100]).argmax(-1).cpu() for i in range(0, len(x), 100)])
+            acc = (pred == torch.as_tensor(y)).float().mean(0)
+            out[name] = {p: round(float(acc[j]), 4) for j, p in enumerate(tc.PROPS)}
+        tower.train()
+        return out
+
+    x_train, y_train = data["train"]
+    y_train = torch.as_tensor(y_train).long()
+    history, losses = [], []
+    t0 = time.perf_counter()
+    for step in range(1, a.steps + 1):
+        idx = np.random.randint(0, len(x_train), a.batch_size)
+        loss = torch.nn.functional.cross_entropy(logits(x_train[idx]).reshape(-1, k),
+                                                 y_train[idx].reshape(-1).to(device))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+        if step % a.eval_every == 0 or step == a.steps:
+            row = {"step": step, "loss": float(np.mean(losses[-a.eval_every:])), "acc": evaluate()}
+            history.append(row)
+            print(f"step {step:5d}  loss {row['loss']:.3f}  " + "  ".join(
+                f"{g}: " + "/".join(f"{row['acc'][g][p]:.2f}" for p in tc.PROPS) for g in row["acc"]), flush=True)
+    final = history[-1]
+    print(f"\n{a.model} tower, {a.tactile_view} view, {a.steps} steps: accuracy hardness / roughness / bumpiness")
+    for g, acc in final["acc"].items():
+        print(f"  {g:16s} " + " / ".join(f"{acc[p]:.3f}" for p in tc.PROPS))
+    result = {"args": vars(a), "device": device, "torch": torch.__version__, "render_s": render_s,
+              "train_s": time.perf_counter() - t0, "ln_k": float(np.log(k)), "history": history,
+              "final": final["acc"]}
+    if a.out:
+        Path(a.out).write_text(json.dumps(result, indent=1))
+        print(f"wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()
