@@ -112,7 +112,7 @@ def main() -> None:
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
         if step % a.eval_every == 0 or step == a.steps:
             row = {"step": step, "loss": float(np.mean(losses[-a.eval_every:])), "acc": evaluate()}
             history.append(row)
