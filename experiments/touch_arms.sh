@@ -4,7 +4,8 @@
 #
 #   experiments/touch_arms.sh OUT SEED ARM...      e.g.  experiments/touch_arms.sh runs/arms 0 sft grpo_full
 #
-# Arms: sft (SFT only) · grpo_full (all four rewards) · grpo_no_consistency · grpo_no_grounded.
+# Arms: sft (SFT only) · grpo_full (all four rewards) · grpo_no_consistency · grpo_no_grounded · grpo_exact
+# (exact-match accuracy instead of the ordinal reward).
 # CONFIG (default configs/touch_encoder_small_gpu.yaml) sets the recipe; EXTRA adds overrides to every run
 # (e.g. EXTRA="data_workers=14 grpo.max_steps=30"); ER1 is the command (default embodied-r1). Each arm writes OUT/<arm>/eval/eval.json; a finished run or
 # eval is skipped when the script is run again, so a run cut by a time limit continues with --resume.
@@ -42,7 +43,8 @@ for arm in "$@"; do
     grpo_full) grpo_arm grpo_full ;;
     grpo_no_consistency) grpo_arm grpo_no_consistency touch.rewards.cross_sensor_consistency_reward=0 ;;
     grpo_no_grounded) grpo_arm grpo_no_grounded touch.rewards.tactile_grounded_reward=0 ;;
-    *) echo "experiments/touch_arms.sh: unknown arm '$arm' (sft, grpo_full, grpo_no_consistency, grpo_no_grounded)" >&2
+    grpo_exact) grpo_arm grpo_exact touch.rewards.ordinal_accuracy_reward=0 touch.rewards.exact_accuracy_reward=1 ;;
+    *) echo "experiments/touch_arms.sh: unknown arm '$arm' (sft, grpo_full, grpo_no_consistency, grpo_no_grounded, grpo_exact)" >&2
        exit 2 ;;
   esac
 done

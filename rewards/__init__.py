@@ -17,14 +17,14 @@ from rewards.format import (FormatReward, RobotFormatReward, TouchFormatReward, 
 from rewards.grounded import TactileGroundedReward, make_tactile_grounded_reward
 from rewards.keypoint import (DirectionReward, KeypointReward, keypoint_score, make_direction_reward,
                               make_keypoint_reward, mcq_reward)
-from rewards.ordinal import level_score, ordinal_accuracy_reward, ordinal_score
+from rewards.ordinal import exact_accuracy_reward, level_score, ordinal_accuracy_reward, ordinal_score
 from rewards.text import (answer_of, choice_from, completion_text, direction_from, extract_tag, level_from,
                           parse_choice, parse_direction, parse_level, parse_vector, vector_from)
 
 __all__ = [
     "CrossSensorConsistencyReward", "DirectionReward", "FormatReward", "KeypointReward", "RobotFormatReward",
     "TactileGroundedReward", "TouchFormatReward", "answer_of", "choice_from", "completion_text",
-    "direction_from", "extract_tag", "keypoint_score", "level_from", "level_score",
+    "direction_from", "exact_accuracy_reward", "extract_tag", "keypoint_score", "level_from", "level_score",
     "make_cross_sensor_consistency_reward", "make_direction_reward", "make_keypoint_reward",
     "make_robot_format_reward", "make_tactile_grounded_reward", "make_touch_format_reward", "mcq_reward",
     "option_letters", "ordinal_accuracy_reward", "ordinal_score", "parse_choice", "parse_direction",

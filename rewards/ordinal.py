@@ -112,3 +112,23 @@ def ordinal_accuracy_reward(prompts: Any = None, completions: Any = None, **kwar
 
 
 ordinal_accuracy_reward.reward_range = (0.0, 1.0)
+
+
+def exact_accuracy_reward(prompts: Any = None, completions: Any = None, **kwargs: Any) -> list[float | None]:
+    """Exact-match accuracy of touch answers, {0, 1} per row: 1 for the correct level or option, else 0.
+
+    The ordinal reward without partial credit, for the ablation "exact match instead of the ordinal reward"
+    (``touch.rewards.ordinal_accuracy_reward=0 touch.rewards.exact_accuracy_reward=1``; its default weight in the
+    touch table is 0). Rows, parsing and labels are read exactly as :func:`ordinal_accuracy_reward` reads them;
+    ``None`` for non-touch rows; never raises.
+
+    >>> exact_accuracy_reward(None, ["<answer>2</answer>", "<answer>1</answer>", "<answer>1</answer>"],
+    ...                       question_type=["level", "level", "keypoint"], answer=["1", "1", "1"],
+    ...                       num_levels=[3, 3, 3], option_levels=[[], [], []])
+    [0.0, 1.0, None]
+    """
+    scores = ordinal_accuracy_reward(prompts, completions, **kwargs)
+    return [None if s is None else float(s >= 1.0) for s in scores]
+
+
+exact_accuracy_reward.reward_range = (0.0, 1.0)

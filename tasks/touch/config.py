@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from embodied_r1.errors import UserError
 from embodied_r1.reward_table import RewardEntry, resolve_rewards
-from rewards import (CrossSensorConsistencyReward, TactileGroundedReward, TouchFormatReward,
+from rewards import (CrossSensorConsistencyReward, TactileGroundedReward, TouchFormatReward, exact_accuracy_reward,
                      ordinal_accuracy_reward)
 
 PROPERTIES = ("hardness", "roughness", "bumpiness")
@@ -56,6 +56,8 @@ REWARD_TABLE = {
                                        fixed={"question_types": QUESTION_TYPES}),
     "tactile_grounded_reward": RewardEntry(TactileGroundedReward, 0.5, {"margin": 0.0, "mode": "binary"},
                                            counterfactual=True),
+    # Not one of Touch-R1's four: accuracy without partial credit, for the ordinal-vs-exact ablation (weight 0).
+    "exact_accuracy_reward": RewardEntry(exact_accuracy_reward, 0.0),
 }
 
 

@@ -24,7 +24,7 @@ def _arms(tmp_path, *args):
 
 def test_touch_arms_chain_evaluate_and_skip_finished_work(tmp_path):
     out = tmp_path / "arms"
-    res = _arms(tmp_path, str(out), "3", "sft", "grpo_no_grounded")
+    res = _arms(tmp_path, str(out), "3", "sft", "grpo_no_grounded", "grpo_exact")
     assert res.returncode == 0, res.stderr[-3000:]
     for arm in ("sft", "grpo_no_grounded"):
         result = json.loads((out / arm / "eval" / "eval.json").read_text())
@@ -33,6 +33,11 @@ def test_touch_arms_chain_evaluate_and_skip_finished_work(tmp_path):
     assert grpo_cfg["model"]["name"] == str(out / "sft" / "final") and grpo_cfg["seed"] == 3
     assert grpo_cfg["stages"] == ["grpo"]
     assert grpo_cfg["touch"]["rewards"]["tactile_grounded_reward"]["weight"] == 0
+    exact = yaml.safe_load((out / "grpo_exact" / "config.yaml").read_text())["touch"]["rewards"]
+    assert exact["ordinal_accuracy_reward"]["weight"] == 0 and exact["exact_accuracy_reward"]["weight"] == 1
+    logged = [json.loads(x) for x in (out / "grpo_exact" / "metrics.jsonl").read_text().splitlines()]
+    assert any("rewards/exact_accuracy_reward/mean" in r for r in logged)
+    assert not any("rewards/ordinal_accuracy_reward/mean" in r for r in logged)
     stamp = (out / "sft" / "eval" / "eval.json").stat().st_mtime_ns
     again = _arms(tmp_path, str(out), "3", "sft", "grpo_no_grounded")
     assert again.returncode == 0 and (out / "sft" / "eval" / "eval.json").stat().st_mtime_ns == stamp

@@ -9,6 +9,7 @@ import rewards
 
 REWARDS = [
     rewards.ordinal_accuracy_reward,
+    rewards.exact_accuracy_reward,
     rewards.make_cross_sensor_consistency_reward(),
     rewards.make_touch_format_reward(),
     rewards.make_robot_format_reward(),
@@ -18,7 +19,7 @@ REWARDS = [
     rewards.mcq_reward,
     rewards.make_direction_reward(),
 ]
-NAMES = {"ordinal_accuracy_reward", "cross_sensor_consistency_reward", "touch_format_reward",
+NAMES = {"ordinal_accuracy_reward", "exact_accuracy_reward", "cross_sensor_consistency_reward", "touch_format_reward",
          "robot_format_reward", "tactile_grounded_reward", "keypoint_reward", "mcq_reward", "direction_reward"}
 
 FRAGMENTS = ["<perceive>", "</perceive>", "<compare>", "</compare>", "<conclude>", "</conclude>", "<answer>",
