@@ -36,12 +36,13 @@ def test_defaults():
     c = TouchConfig()
     assert c.num_levels == 3 and c.press_frames == 1 and c.heldout_sensor == "marker_gel"
     assert c.train_sensors == ["gelsight_mini", "digit", "gelsight_r15"] and c.heldout_sensors == ["marker_gel"]
-    assert c.objects == "fresh" and c.random_sensor_fraction == 0.75
+    assert c.objects == "fresh" and c.random_sensor_fraction == 0.75 and c.tactile_view == "difference"
     assert TouchConfig(heldout_sensor=None).heldout_sensors == []
     assert c.rewards == {"ordinal_accuracy_reward": {"weight": 1.0},
                          "cross_sensor_consistency_reward": {"weight": 0.5},
                          "touch_format_reward": {"weight": 0.2, "max_chars": 1500},
-                         "tactile_grounded_reward": {"weight": 0.5, "margin": 0.0, "mode": "binary"}}
+                         "tactile_grounded_reward": {"weight": 0.5, "margin": 0.0, "mode": "binary"},
+                         "exact_accuracy_reward": {"weight": 0.0}}
     assert sum(c.mix.values()) == pytest.approx(1.0)
 
 
@@ -152,3 +153,8 @@ def test_a_config_of_the_earlier_flat_reward_settings_still_loads():
     cfg = config_from_dict(old, lambda n: REGISTRY.get_class(n).config_cls)
     assert cfg.task_config.rewards["tactile_grounded_reward"] == {"weight": 0.7, "margin": 0.25, "mode": "graded"}
     assert cfg.task_config.rewards["touch_format_reward"] == {"weight": 0.1, "max_chars": 900}
+
+
+def test_an_unknown_tactile_view_is_one_clear_error():
+    with pytest.raises(UserError, match="touch.tactile_view 'diff' is not one of raw, standardized, difference"):
+        TouchConfig(tactile_view="diff")
