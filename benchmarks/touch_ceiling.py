@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from envs.tactile.views import VIEWS
+
 PROPS = ("hardness", "roughness", "bumpiness")
 TRAIN_SENSORS = ["gelsight_mini", "digit", "gelsight_r15"]
 
@@ -68,7 +70,7 @@ def parse_args() -> Args:
         p.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(Args, name))
     p.add_argument("--lr", type=float, default=Args.lr)
     p.add_argument("--random-sensor-fraction", type=float, default=None)
-    p.add_argument("--tactile-view", choices=("raw", "standardized", "difference"), default=None,
+    p.add_argument("--tactile-view", choices=VIEWS, default=None,
                    help="what the CNN sees of each frame (--data new; default: the touch task's default)")
     p.add_argument("--device", default=Args.device, help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
     p.add_argument("--out", default=None, help="write the results as JSON here")

@@ -30,11 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import touch_ceiling as tc  # noqa: E402  (the same data functions)
 
+from envs.tactile.views import VIEWS  # noqa: E402
+
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="small", help="offline preset whose tower is trained (tiny, small, ...)")
-    p.add_argument("--tactile-view", choices=("raw", "standardized", "difference"), default="difference")
+    p.add_argument("--tactile-view", choices=VIEWS, default="difference")
     p.add_argument("--train-contacts", type=int, default=1500)
     p.add_argument("--test-contacts", type=int, default=150)
     p.add_argument("--image-size", type=int, default=112, help="rendered longest side (the processor resizes)")

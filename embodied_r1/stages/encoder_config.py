@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from embodied_r1.errors import UserError
 
 PREDICT = ("pooled", "patch")
+PROPERTY_LOSSES = ("classify", "regress")
 
 
 @dataclass
@@ -98,7 +99,7 @@ class EncoderConfig:
         for name in ("weight_decay", "property_weight", "contrastive_weight", "probe_l2"):
             if not getattr(self, name) >= 0:
                 raise UserError(f"encoder.{name} must be >= 0, got {getattr(self, name)}")
-        if self.property_loss not in ("classify", "regress"):
-            raise UserError(f"encoder.property_loss '{self.property_loss}' is not one of classify, regress")
+        if self.property_loss not in PROPERTY_LOSSES:
+            raise UserError(f"encoder.property_loss '{self.property_loss}' is not one of {', '.join(PROPERTY_LOSSES)}")
         if self.predict not in PREDICT:
             raise UserError(f"encoder.predict '{self.predict}' is not one of {', '.join(PREDICT)}")

@@ -4,7 +4,7 @@
 are the patch merger's outputs, the very tokens the language model reads. ``target`` is an exponential moving
 average of ``online`` that is never trained by gradients (stop-gradient, as in BYOL / I-JEPA): it encodes frame
 t+1, and a small predictor maps ``online``'s latent of frame t onto it. Optional heads as Octopi-1.5 trains its
-encoder: property regression on the task's ordinal labels, and a contrastive term across views of one event.
+encoder: a property head on the task's ordinal labels, and a contrastive term across views of one event.
 
 Losses, each averaged over the batch:
 
@@ -24,6 +24,8 @@ import copy
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from embodied_r1.stages.encoder_config import PROPERTY_LOSSES
 
 
 def image_latents(tower, pixel_values: torch.Tensor, grid_thw: torch.Tensor) -> list[torch.Tensor]:
@@ -77,7 +79,7 @@ class JEPAEncoder(nn.Module):
         self.predictor = nn.Sequential(nn.Linear(latent_dim, hidden), nn.GELU(), nn.Linear(hidden, latent_dim))
         self.property_mode = property_mode
         self.num_levels = [int(k) for k in (num_levels or [3] * num_properties)]
-        if property_mode not in ("classify", "regress") or len(self.num_levels) != num_properties:
+        if property_mode not in PROPERTY_LOSSES or len(self.num_levels) != num_properties:
             raise ValueError(f"property_mode {property_mode!r} with {num_properties} properties and levels "
                              f"{self.num_levels}")
         outputs = sum(self.num_levels) if property_mode == "classify" else num_properties

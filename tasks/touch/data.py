@@ -158,7 +158,7 @@ def _encoded(image):
 
 
 def render_contacts(cfg: TouchConfig, seed: int, counts: dict[str, int], catalog: Catalog | None, num_workers: int = 1,
-                    progress: bool = True, work=None, desc: str = "touch") -> dict[str, list]:
+                    progress: bool = True, work=_contact_chunk, desc: str = "touch") -> dict[str, list]:
     """The simulated rows of every split, contact by contact, in ``num_workers`` processes.
 
     Why chunks: a worker task carries the config and catalogue there and a chunk's rows (with their images)
@@ -173,7 +173,7 @@ def render_contacts(cfg: TouchConfig, seed: int, counts: dict[str, int], catalog
         num_workers: Processes (1: render in this process).
         progress: Show a tqdm bar per split, advanced per finished chunk.
         work: ``work(cfg, seed, split, indices, catalog) -> list`` rendering a chunk of contacts (a module-level
-            function, so that it pickles); default: the QA rows (``_contact_chunk``).
+            function, so that it pickles); default: the QA rows.
         desc: Prefix of the progress bars.
 
     Returns:
@@ -181,7 +181,6 @@ def render_contacts(cfg: TouchConfig, seed: int, counts: dict[str, int], catalog
     """
     from tqdm.auto import tqdm
 
-    work = work or _contact_chunk
     total = sum(counts.values())
     if num_workers <= 1 or total <= 1:
         out = {}
