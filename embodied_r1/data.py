@@ -72,12 +72,24 @@ def load_or_build(task, task_cfg, seed: int, root: Path | None = None, rebuild: 
 
     Returns:
         ``(DatasetDict, path)``.
-    """
-    from datasets import DatasetDict, load_from_disk
 
-    root = root or cache_root()
+    Several processes asking for the same entry at once (two runs of one recipe started together) build it
+    once: an OS file lock beside the entry makes the others wait and then read the cached copy. The lock
+    dies with its holder, so a killed build never blocks a later one.
+    """
+    from filelock import FileLock
+
+    root = Path(root) if root else cache_root()
     fingerprint = str(task.data_fingerprint(task_cfg) or "")
     path = root / task.name / task_dataset_key(task, task_cfg, seed, fingerprint)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path.with_name(path.name + ".lock"))):
+        return _load_or_build_locked(task, task_cfg, seed, path, fingerprint, rebuild, num_workers)
+
+
+def _load_or_build_locked(task, task_cfg, seed, path: Path, fingerprint: str, rebuild: bool, num_workers):
+    from datasets import DatasetDict, load_from_disk
+
     if (path / "card.json").exists() and not rebuild:
         try:
             return load_from_disk(str(path / "data")), path

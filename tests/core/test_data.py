@@ -1,6 +1,7 @@
 """The dataset cache: keys from settings, data-code version and the task's input-file fingerprint."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -98,3 +99,40 @@ def test_workers_reach_the_task_but_not_the_cache_key(tmp_path, toy_registered, 
     assert res.exit_code == 0 and seen == [1, 2, 5], res.output
     with pytest.raises(UserError, match="data_workers"):
         TrainConfig(task="toy", data_workers=0)
+
+
+class SlowCountingToyTask(ToyTask):
+    """The toy task taking a while to build, noting each build in a file."""
+
+    def __init__(self, log):
+        self.log = log
+
+    def build_dataset(self, cfg, seed, num_workers=1):
+        import time
+
+        with open(self.log, "a") as f:
+            f.write("built\n")
+        time.sleep(1.0)
+        return super().build_dataset(cfg, seed)
+
+
+def _build_in_process(log, root, out):
+    _, path = load_or_build(SlowCountingToyTask(log), ToyConfig(rows=6), 0, root=root)
+    Path(out).write_text(str(path))
+
+
+def test_runs_started_together_build_their_data_once(tmp_path):
+    import multiprocessing as mp
+
+    log, root = tmp_path / "builds.txt", tmp_path / "cache"
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_build_in_process, args=(str(log), str(root), str(tmp_path / f"p{i}")))
+             for i in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    assert log.read_text().splitlines() == ["built"]  # one build; the other two waited and read the cache
+    paths = {(tmp_path / f"p{i}").read_text() for i in range(3)}
+    assert len(paths) == 1 and (Path(paths.pop()) / "card.json").exists()
