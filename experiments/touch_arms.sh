@@ -24,6 +24,7 @@ out=${1:?$usage}; seed=${2:?$usage}; shift 2
 config=${CONFIG:-configs/touch_encoder_small_gpu.yaml}
 read -r -a extra <<< "${EXTRA:-}"
 read -r -a er1 <<< "${ER1:-embodied-r1}"
+source "$(dirname "$0")/arms_lib.sh"
 
 grpo_overrides() {  # grpo_overrides KIND: the overrides of a GRPO arm, one per line
   case $1 in
@@ -38,18 +39,6 @@ grpo_overrides() {  # grpo_overrides KIND: the overrides of a GRPO arm, one per 
       printf '%s\n' "grpo.max_steps=$((steps * 4))" "grpo.save_steps=$((steps * 4))" \
         "grpo.learning_rate=$(python3 -c "print(2.5 * float('$lr'))")" ;;
   esac
-}
-
-recipe_value() {  # recipe_value KEY: KEY's value in EXTRA, else in CONFIG
-  local kv
-  for kv in "${extra[@]}"; do [[ $kv == "$1="* ]] && { echo "${kv#*=}"; return; }; done
-  python3 - "$config" "$1" <<'EOF'
-import sys, yaml
-node = yaml.safe_load(open(sys.argv[1]))
-for part in sys.argv[2].split("."):
-    node = node[part]
-print(node)
-EOF
 }
 
 kinds=" full no_consistency no_grounded exact hot long "
@@ -68,21 +57,6 @@ for arm in "$@"; do  # every arm is checked before any work starts
   base_of "$arm" >/dev/null || { echo "experiments/touch_arms.sh: unknown arm '$arm'; $usage" >&2; exit 2; }
 done
 mkdir -p "$out"
-
-train() {  # train DIR ARGS...: start the run, or continue it when DIR holds one
-  local dir=$1; shift
-  if [[ -f $dir/final/config.json ]]; then return; fi
-  if [[ -f $dir/config.yaml ]]; then
-    "${er1[@]}" train --resume --output "$dir"
-  else
-    "${er1[@]}" train --config "$config" --output "$dir" seed="$seed" "${extra[@]}" "$@"  # the arm's own settings win
-  fi
-}
-
-evaluate() {  # evaluate DIR: greedy eval of the run's final model
-  local dir=$1
-  [[ -f $dir/eval/eval.json ]] || "${er1[@]}" eval --model "$dir" --output "$dir/eval"
-}
 
 run_arm() {  # run_arm ARM: train and evaluate one arm (its SFT model must exist for a GRPO arm)
   local arm=$1 base overrides=()
@@ -103,27 +77,6 @@ for arm in "$@"; do
   if [[ -z $base ]]; then want=$arm; else want=$base; grpos+=("$arm"); fi
   [[ " ${sfts[*]} " == *" $want "* ]] || sfts+=("$want")
 done
-
-run_phase() {  # run_phase ARM...: one after another, or side by side with PARALLEL=1
-  if [[ ${PARALLEL:-0} != 1 ]]; then
-    for arm in "$@"; do run_arm "$arm"; done
-    return
-  fi
-  mkdir -p "$out/logs"
-  local arms=("$@") pids=() i failed=0
-  for i in "${!arms[@]}"; do
-    run_arm "${arms[$i]}" > "$out/logs/${arms[$i]}.log" 2>&1 &
-    pids+=($!)
-  done
-  for i in "${!pids[@]}"; do
-    if ! wait "${pids[$i]}"; then
-      failed=1
-      echo "experiments/touch_arms.sh: arm ${arms[$i]} failed; the end of $out/logs/${arms[$i]}.log:" >&2
-      tail -n 20 "$out/logs/${arms[$i]}.log" >&2
-    fi
-  done
-  return $failed
-}
 
 run_phase "${sfts[@]}"
 if (( ${#grpos[@]} )); then run_phase "${grpos[@]}"; fi
