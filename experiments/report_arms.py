@@ -1,7 +1,7 @@
 """Tables and plots of the GRPO-vs-SFT arms: one folder per seed, as ``experiments/touch_arms.sh`` and
 ``experiments/robot_arms.sh`` leave them (``OUT/<arm>/eval/eval.json``, ``OUT/<arm>/metrics.jsonl``,
-``OUT/<arm>/control/summary.json``), or as copied into ``docs/results`` (``<arm>/eval.json``,
-``<arm>/control_summary.json``).
+``OUT/<arm>/eval_heldout/eval.json``, ``OUT/<arm>/control/summary.json``), or as copied into ``docs/results``
+(``<arm>/eval.json``, ``<arm>/eval_heldout.json``, ``<arm>/control_summary.json``).
 
 Per arm: each metric per seed, its mean and range; for a GRPO arm, the change against the SFT model it started
 from, per seed (relative for error metrics). Writes ``report.json``, ``arms_<task>.png`` (the metrics per arm,
@@ -34,7 +34,10 @@ METRICS = {
               ("heldout_material_level_acc/bumpiness", "held-out objects: bumpiness", False)],
     "robot-keypoint": [("keypoint_l2_mean", "keypoint L2 (m)", True), ("keypoint_l2_median", "keypoint L2 median (m)", True),
                        ("keypoint_gripper_acc", "gripper accuracy", False), ("mcq_acc", "MCQ accuracy", False),
-                       ("direction_acc", "direction accuracy", False), ("control_success", "closed-loop success", False)],
+                       ("direction_acc", "direction accuracy", False),
+                       ("heldout_task/keypoint_l2_mean", "held-out task: keypoint L2 (m)", True),
+                       ("heldout_task/mcq_acc", "held-out task: MCQ accuracy", False),
+                       ("control_success", "closed-loop success", False)],
 }
 #: Training-free baselines of eval.json drawn as lines (name in eval.json's baselines).
 BASELINES = {"touch": ("majority_train", "random"), "robot-keypoint": ("stay", "majority")}
@@ -61,6 +64,9 @@ def read_seed(folder: Path) -> dict:
         if ev:
             e = json.loads(ev.read_text())
             entry.update(task=e.get("task"), metrics=dict(e.get("metrics", {})), baselines=e.get("baselines", {}))
+        held = _first(d / "eval_heldout" / "eval.json", d / "eval_heldout.json")
+        if held:
+            entry["metrics"].update({f"heldout_task/{k}": v for k, v in json.loads(held.read_text())["metrics"].items()})
         ctl = _first(d / "control" / "summary.json", d / "control_summary.json")
         if ctl:
             overall = json.loads(ctl.read_text())["overall"]

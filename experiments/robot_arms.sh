@@ -14,7 +14,8 @@
 # CONFIG (default configs/robot_keypoint_small_gpu.yaml) sets the recipe; EXTRA adds overrides to every run;
 # CONTROL holds the eval-control options (default "--tasks Lift --episodes 20 --workers 4"); ER1 is the command
 # (default embodied-r1). PARALLEL=1 runs the arms side by side once the SFT model exists (logs in OUT/logs/).
-# Each model arm writes OUT/<arm>/eval/eval.json and OUT/<arm>/control/summary.json, a baseline
+# Each model arm writes OUT/<arm>/eval/eval.json (test split of the training tasks), OUT/<arm>/eval_heldout/eval.json
+# (the held-out task's demos, when the recipe has one) and OUT/<arm>/control/summary.json, a baseline
 # OUT/<arm>/control/summary.json; finished work is skipped when the script is run again, and a cut run or
 # closed-loop sweep continues with --resume.
 set -euo pipefail
@@ -44,6 +45,14 @@ control() {  # control POLICY DIR: closed-loop sweep of POLICY into DIR (continu
   fi
 }
 
+heldout=$(recipe_value robot-keypoint.heldout_task)
+
+evaluate_heldout() {  # evaluate_heldout DIR: the same eval on the held-out simulator task's demos
+  local dir=$1
+  [[ -z $heldout || $heldout == none || $heldout == None ]] && return
+  [[ -f $dir/eval_heldout/eval.json ]] || "${er1[@]}" eval --model "$dir" --output "$dir/eval_heldout" eval.split=test_heldout_task
+}
+
 run_arm() {  # run_arm ARM: train, evaluate offline and in closed loop
   local arm=$1 rw=robot-keypoint.rewards
   case $arm in
@@ -55,6 +64,7 @@ run_arm() {  # run_arm ARM: train, evaluate offline and in closed loop
     grpo_all) train "$out/$arm" "stages=[grpo]" "model.name=$out/sft/final" ;;
   esac
   evaluate "$out/$arm"
+  evaluate_heldout "$out/$arm"
   control "$out/$arm" "$out/$arm/control"
 }
 

@@ -67,7 +67,7 @@ def test_touch_arms_in_parallel_without_the_encoder(tmp_path):
 
 
 ROBOT_TINY = ("sft.max_steps=2 sft.save_steps=2 grpo.max_steps=1 grpo.save_steps=1 robot-keypoint.tasks=Lift "
-              "robot-keypoint.episodes=2 robot-keypoint.test_fraction=0.5 robot-keypoint.heldout_task=none "
+              "robot-keypoint.episodes=2 robot-keypoint.test_fraction=0.5 robot-keypoint.heldout_task=Door robot-keypoint.heldout_episodes=1 "
               "eval.max_samples=4 eval.max_new_tokens=8 grpo.max_completion_length=8 data_workers=1 "
               "robot-keypoint.camera_size=32")
 ROBOT_CONTROL = ("--tasks Lift --episodes 1 --workers 0 --max-keypoint-calls 2 --max-env-steps 40 --video-episodes 0 "
@@ -96,6 +96,8 @@ def test_robot_arms_train_evaluate_and_drive_the_arm(tmp_path):
     assert weights["grpo_mcq"]["direction_reward"] == weights["grpo_distance"]["direction_reward"] == 0
     for arm in ("sft", "grpo_distance", "grpo_mcq"):
         assert json.loads((out / arm / "eval" / "eval.json").read_text())["n"] > 0
+        held = json.loads((out / arm / "eval_heldout" / "eval.json").read_text())
+        assert held["split"] == "test_heldout_task" and held["n"] > 0
         summary = json.loads((out / arm / "control" / "summary.json").read_text())
         assert summary["overall"]["episodes"] == 1 and summary["policy"] == str(out / arm)
     assert json.loads((out / "zero" / "control" / "summary.json").read_text())["policy"] == "zero"
