@@ -372,5 +372,7 @@ if __name__ == "__main__":
 
     try:
         main()
-    finally:
+    except BaseException:
         end_process_group()
+        raise
+    end_process_group(synchronise=True)

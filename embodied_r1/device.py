@@ -59,14 +59,27 @@ def trainer_precision(device=None) -> dict:
     return {"bf16": supports_bf16(device)}
 
 
-def end_process_group() -> None:
+def end_process_group(synchronise: bool = False) -> None:
     """Tear down this process's ``torch.distributed`` group, if one is up (the ranks of ``accelerate launch``).
 
     A rank that exits with its group still up can abort in its C++ teardown ("terminate called without an active
     exception", SIGABRT after the work had finished: seen in the 2-process benchmark smoke run), which fails the
-    launch. No collective runs here, so a rank whose peer has already failed does not wait for it.
+    launch. With ``synchronise`` (the work ended well on this rank) the ranks first meet at a barrier, so that no
+    rank tears its connections down while a peer still uses them; on gloo it gives up after 60 s (a peer that
+    died), and the teardown goes on either way. Without it no collective runs, so a rank whose peer has already
+    failed does not wait for it.
     """
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        if synchronise:
+            try:
+                if dist.get_backend() == "gloo":
+                    from datetime import timedelta
+
+                    dist.monitored_barrier(timeout=timedelta(seconds=60))
+                else:
+                    dist.barrier()
+            except Exception:  # a peer failed or left: tear down regardless
+                pass
         dist.destroy_process_group()
