@@ -69,8 +69,10 @@ class RobotKeypointConfig:
             direction question (the dominant axis of a gripper-only move is noise).
         mcq_min_dist, mcq_max_dist: Distance band (m) of MCQ distractors from the true keypoint.
         mcq_min_separation: Minimum distance (m) between any two MCQ options.
-        seed_offset: Added to the run seed to make demo seeds (train/test episode ``i`` of task ``t`` uses
-            ``seed_offset + 1000 * t + i``).
+        seed_offset: First demo seed: train/test episode ``i`` of task ``t`` is recorded with seed
+            ``seed_offset + 1000 * t + i``. The run seed does not enter: runs of any seed share the recorded demos
+            (and so the keypoint rows and the train/test episodes); the seed draws the other question types'
+            details and the training. Set ``seed_offset`` to record other demos.
         heldout_seed_offset: Seed of the first held-out demo.
         rewards: The rewards part, resolved against :data:`REWARD_TABLE`: reward name -> weight, or -> mapping
             of ``weight`` and parameters (``keypoint_reward.tau`` / ``.gripper_weight``,
