@@ -31,16 +31,13 @@ class _Group(click.Group):
     def invoke(self, ctx):
         from embodied_r1.device import end_process_group
 
-        ok = False
         try:
-            result = super().invoke(ctx)
-            ok = True
-            return result
+            return super().invoke(ctx)
         except UserError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(2)
         finally:
-            end_process_group(synchronise=ok)
+            end_process_group()
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})

@@ -64,22 +64,20 @@ def end_process_group(synchronise: bool = False) -> None:
 
     A rank that exits with its group still up can abort in its C++ teardown ("terminate called without an active
     exception", SIGABRT after the work had finished: seen in the 2-process benchmark smoke run), which fails the
-    launch. With ``synchronise`` (the work ended well on this rank) the ranks first meet at a barrier, so that no
-    rank tears its connections down while a peer still uses them; on gloo it gives up after 60 s (a peer that
-    died), and the teardown goes on either way. Without it no collective runs, so a rank whose peer has already
-    failed does not wait for it.
+    launch. With ``synchronise`` (for work every rank ends at the same point, as the benchmarks' ranks do) the
+    ranks first meet at a barrier, so that no rank tears its connections down while a peer still uses it; it gives
+    up after 60 s (a peer that died), and the teardown goes on either way. Without it (the CLI, whose ranks may
+    leave at different times: ``eval-control`` runs on rank 0 alone) no collective runs, so a rank whose peer has
+    already failed or left does not wait for it.
     """
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
         if synchronise:
-            try:
-                if dist.get_backend() == "gloo":
-                    from datetime import timedelta
+            from datetime import timedelta
 
-                    dist.monitored_barrier(timeout=timedelta(seconds=60))
-                else:
-                    dist.barrier()
+            try:
+                dist.barrier(async_op=True).wait(timeout=timedelta(seconds=60))
             except Exception:  # a peer failed or left: tear down regardless
                 pass
         dist.destroy_process_group()
