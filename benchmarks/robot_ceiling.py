@@ -13,11 +13,17 @@ state ``[x, y, z, gripper]`` and the instruction's task in; the next keypoint ou
 Each method's predictions are written as answers and scored by the project's own metric
 (``tasks.robot_keypoint.metrics.robot_metrics``: ``keypoint_l2_mean`` in metres, ``keypoint_gripper_acc``), on the
 ``test`` split (held-out episodes of the training tasks) and on ``test_heldout_task`` (a task never trained on:
-its task input is all zeros). The VLM's offline eval reports the same metric; read it against these.
+its task input is all zeros), overall and per robosuite task. The VLM's offline eval reports the same metric;
+read it against these. ``--seed`` seeds the networks (init and batch order); the data seed is the config's
+``seed``, so the rows are those of a run of the same config and overrides. On a CPU the numbers are the same for
+a seed from run to run.
 
 Usage:
-    python benchmarks/robot_ceiling.py --config configs/robot_keypoint_small_gpu.yaml --out robot_ceiling.json
-    python benchmarks/robot_ceiling.py --smoke                  # quickstart-sized data, seconds of training
+    python benchmarks/robot_ceiling.py --threads 2 --out ceiling.json   # configs/robot_keypoint_small_gpu.yaml (~4 min
+                                                                        # on 2 cores once its demos are recorded)
+    python benchmarks/robot_ceiling.py --config configs/robot_keypoint_quickstart.yaml   # tiny data: no real ceiling
+    python benchmarks/robot_ceiling.py --config configs/robot_keypoint_small_gpu.yaml seed=1 --seed 1   # overrides
+    python benchmarks/robot_ceiling.py --smoke                  # quickstart data, 2 epochs of tiny networks
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from embodied_r1.errors import UserError
+
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("stay", "nearest", "state_mlp", "cnn")
 SPLITS = {"test": "test", "heldout_task": "test_heldout_task"}
@@ -45,7 +53,7 @@ def load_rows(config: str, overrides: list[str], workers: int | None):
 
     cfg = _resolve(None, config, tuple(overrides), [])
     if cfg.task != "robot-keypoint":
-        raise SystemExit(f"robot_ceiling: {config} is a '{cfg.task}' config; give a robot-keypoint one")
+        raise UserError(f"{config} is a '{cfg.task}' config; give a robot-keypoint one")
     ds, path = load_or_build(REGISTRY.make(cfg.task), cfg.task_config, cfg.seed, num_workers=workers or cfg.data_workers)
     out = {}
     for name in ("train", *SPLITS.values()):
@@ -54,7 +62,7 @@ def load_rows(config: str, overrides: list[str], workers: int | None):
         d = ds[name].filter(lambda q: q == "keypoint", input_columns="question_type")
         out[name] = [dict(r) for r in d]
     if not out.get("train"):
-        raise SystemExit(f"robot_ceiling: the dataset {path} has no train keypoint rows; record more episodes")
+        raise UserError(f"the dataset {path} has no train keypoint rows; record more episodes")
     return out, cfg, path
 
 
@@ -76,12 +84,22 @@ def answer(vec) -> str:
     return f"<think>ceiling</think><answer>{fmt_vec(vec)}</answer>"
 
 
+KEEP = ("n", "keypoint_l2_mean", "keypoint_l2_median", "keypoint_gripper_acc", "keypoint_parse_rate")
+
+
 def score(answers: list[str], rows: list[dict]) -> dict:
+    """``robot_metrics`` of the answers: the keypoint entries, ``<Task>/keypoint_l2_mean``, and under ``per_task``
+    every keypoint entry of each task's rows alone (the same metric on the subset)."""
     from tasks.robot_keypoint.metrics import robot_metrics
 
     m = robot_metrics(answers, rows)
-    keep = ("n", "keypoint_l2_mean", "keypoint_l2_median", "keypoint_gripper_acc", "keypoint_parse_rate")
-    return {k: v for k, v in m.items() if k in keep or k.endswith("/keypoint_l2_mean")}
+    out = {k: v for k, v in m.items() if k in KEEP or k.endswith("/keypoint_l2_mean")}
+    out["per_task"] = {}
+    for task in sorted({r["task_name"] for r in rows}):
+        idx = [i for i, r in enumerate(rows) if r["task_name"] == task]
+        sub = robot_metrics([answers[i] for i in idx], [rows[i] for i in idx])
+        out["per_task"][task] = {k: v for k, v in sub.items() if k in KEEP}
+    return out
 
 
 def nearest_answers(train, rows, tasks):
@@ -126,7 +144,8 @@ def build_net(kind: str, state_dim: int, width: int):
 
 
 def train_net(kind, data, args, device, log):
-    """Train one network; returns it and its loss per epoch (move MSE in cm² + gripper BCE)."""
+    """Train one network; returns it, its state normalisation and its loss per epoch (MSE of the move in
+    decimetres, i.e. dm², + gripper BCE)."""
     import torch
     from torch.nn import functional as F
 
@@ -174,10 +193,63 @@ def net_answers(net, norm, data, rows, device, batch=512):
     return [answer([*(np.asarray(r["current"][:3]) + o[:3]), float(o[3] > 0)]) for o, r in zip(out, rows)]
 
 
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def pick_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"--device {name!r} is not a device; give auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: CUDA is not available here; give cpu or auto")
+    return name
+
+
+def print_table(results: dict, groups: dict, path: Path, n_train: int) -> None:
+    """Per group, then per task of the evaluated groups: L2 mean / median (m) and gripper accuracy per method."""
+    nan = float("nan")
+
+    def cell(r: dict) -> str:
+        return (f"{r.get('keypoint_l2_mean', nan):.4f} / {r.get('keypoint_l2_median', nan):.4f} / "
+                f"{r.get('keypoint_gripper_acc', nan):.2f}")
+
+    print(f"\nkeypoint rows of {path.name} (train {n_train} rows); each cell: "
+          "keypoint L2 mean / median (m) / gripper accuracy")
+    print(f"{'group':<28}" + "".join(f"{m:>26}" for m in METHODS))
+    lines = [(f"{g} ({len(rs)})", [results[m][g] for m in METHODS]) for g, rs in groups.items()]
+    lines += [(f"  {g}/{t} ({r['n']})", [results[m][g]["per_task"][t] for m in METHODS])
+              for g in groups if g != "train" and len(results["stay"][g]["per_task"]) > 1
+              for t, r in results["stay"][g]["per_task"].items()]
+    for name, rs in lines:
+        print(f"{name:<28}" + "".join(f"{cell(r):>26}" for r in rs))
+
+
 def main(argv=None) -> int:
+    try:
+        return run(argv)
+    except UserError as exc:
+        print(f"robot_ceiling: {exc}", file=sys.stderr)
+        return 2
+
+
+def run(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("overrides", nargs="*", help="config overrides (key=value), as for embodied-r1 train")
-    ap.add_argument("--config", default="configs/robot_keypoint_small_gpu.yaml")
+    ap.add_argument("--config", default="configs/robot_keypoint_small_gpu.yaml",
+                    help="a robot-keypoint YAML (default: the small GPU recipe's data; --smoke: the quickstart's); "
+                         "its dataset is built when not cached")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--image-size", type=int, default=64)
@@ -186,13 +258,22 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="network init and batch order (the data seed is the config's)")
     ap.add_argument("--workers", type=int, default=None, help="processes that record demos if the data is not cached")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--smoke", action="store_true", help="the quickstart config, 2 epochs: a few seconds of training")
+    ap.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
+    ap.add_argument("--smoke", action="store_true",
+                    help="2 epochs of width-8 networks on 32 px images (sizes given on the line stay)")
     ap.add_argument("--no-progress", dest="progress", action="store_false")
     ap.add_argument("--out", type=Path, help="JSON of the results")
     args = ap.parse_args(argv)
+    for name in ("epochs", "width", "image_size", "batch_size"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if not args.lr > 0:
+        ap.error(f"--lr must be > 0, got {args.lr}")
+    if args.workers is not None and args.workers < 1:
+        ap.error(f"--workers must be >= 1, got {args.workers}")
     if args.smoke:
-        args.config = "configs/robot_keypoint_quickstart.yaml" if args.config == ap.get_default("config") else args.config
+        if args.config == ap.get_default("config"):
+            args.config = "configs/robot_keypoint_quickstart.yaml"
         for name, tiny in (("epochs", 2), ("width", 8), ("image_size", 32)):  # what is given on the line stays
             if getattr(args, name) == ap.get_default(name):
                 setattr(args, name, tiny)
@@ -205,18 +286,22 @@ def main(argv=None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    device = pick_device(args.device)
     t0 = time.time()
     rows, cfg, path = load_rows(args.config, args.overrides, args.workers)
+    data_s = time.time() - t0
     tasks = list(cfg.task_config.tasks)
     train = rows["train"]
     train_data = features(train, tasks, args.image_size)
     results: dict = {m: {} for m in METHODS}
     losses = {}
     nets = {}
+    train_s = {}
     for kind in ("state_mlp", "cnn"):
+        t1 = time.time()
         nets[kind] = train_net(kind, train_data, args, device, print)
         losses[kind] = nets[kind][2]
+        train_s[kind] = round(time.time() - t1, 1)
     from tasks.robot_keypoint.metrics import baseline_answers
 
     groups = {"train": train, **{g: rows[s] for g, s in SPLITS.items() if rows.get(s)}}
@@ -231,15 +316,13 @@ def main(argv=None) -> int:
         "config": args.config, "overrides": args.overrides, "dataset": str(path), "data_seed": cfg.seed,
         "rows": {g: len(rs) for g, rs in groups.items()},
         "settings": {k: v for k, v in vars(args).items() if k not in ("out", "overrides")},
-        "device": torch.cuda.get_device_name(0) if device == "cuda" else f"cpu ({platform.processor() or 'x86_64'})",
-        "results": results, "train_loss": losses, "wall_s": round(time.time() - t0, 1),
+        "device": (torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda")
+                   else f"cpu ({cpu_name()}, {torch.get_num_threads()} threads)"),
+        "torch": torch.__version__, "tasks": tasks, "heldout_task": cfg.task_config.heldout_task,
+        "results": results, "train_loss": losses, "data_s": round(data_s, 1), "train_s": train_s,
+        "wall_s": round(time.time() - t0, 1),
     }
-    print(f"\nkeypoint L2 (m) / gripper accuracy, keypoint rows of {path.name} (train {len(train)} rows)")
-    print(f"{'method':<10}" + "".join(f"{g:>26}" for g in groups))
-    for m in METHODS:
-        cells = "".join(f"{results[m][g].get('keypoint_l2_mean', float('nan')):>17.4f} / {results[m][g].get('keypoint_gripper_acc', float('nan')):.2f}"
-                        for g in groups)
-        print(f"{m:<10}{cells}")
+    print_table(results, groups, path, len(train))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=1))
