@@ -33,6 +33,50 @@ import touch_ceiling as tc  # noqa: E402  (the same data functions)
 from envs.tactile.views import VIEWS  # noqa: E402
 
 
+POOLS = ("mean", "max", "meanmax", "attention")
+
+
+class Pool:
+    """One vector per image from its ``(tokens, dim)`` latents (see ``--pool``)."""
+
+    def __init__(self, kind: str, dim: int, device):
+        import torch
+
+        self.kind = kind
+        self.query = (torch.nn.Parameter(torch.zeros(dim, device=device)) if kind == "attention" else None)
+        self.out_dim = 2 * dim if kind == "meanmax" else dim
+
+    def parameters(self) -> list:
+        return [self.query] if self.query is not None else []
+
+    def __call__(self, z):
+        import torch
+
+        if self.kind == "mean":
+            return z.mean(0)
+        if self.kind == "max":
+            return z.max(0).values
+        if self.kind == "meanmax":
+            return torch.cat([z.mean(0), z.max(0).values])
+        w = torch.softmax(z.float() @ self.query / z.shape[-1] ** 0.5, 0).to(z.dtype)
+        return (w[:, None] * z).sum(0)
+
+
+def load_or_render(cargs, cfg, cache: str | None) -> tuple[dict, float]:
+    """The rendered groups (``touch_ceiling.build_data``), from ``cache`` when it holds them; seconds spent."""
+    t0 = time.perf_counter()
+    if cache and Path(cache).exists():
+        with np.load(cache) as f:
+            names = [k[:-2] for k in f.files if k.endswith("_x")]
+            return {n: (f[n + "_x"], f[n + "_y"]) for n in names}, time.perf_counter() - t0
+    data = tc.build_data(cargs, cfg)
+    if cache:
+        tmp = Path(cache).with_suffix(".tmp.npz")
+        np.savez(tmp, **{f"{n}_{s}": v for n, (x, y) in data.items() for s, v in (("x", x), ("y", y))})
+        tmp.replace(cache)  # whole or absent: a parallel run never reads half a file
+    return data, time.perf_counter() - t0
+
+
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="small", help="offline preset whose tower is trained (tiny, small, ...)")
@@ -48,6 +92,14 @@ def parse_args():
     p.add_argument("--workers", type=int, default=1, help="processes rendering the data")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--device", default="auto")
+    p.add_argument("--pool", choices=POOLS, default="mean",
+                   help="how the head reads an image's merged patch latents: their mean (what the encoder stage's "
+                        "probe reads), their per-dimension max, both concatenated, or a learned attention query")
+    p.add_argument("--max-pixels", type=int, default=0,
+                   help="the processor's pixel budget per image (0: the preset's; small: 112*112 = 16 tokens)")
+    p.add_argument("--data-cache", default=None,
+                   help="an .npz of the rendered images: read when it exists, written otherwise (runs of other "
+                        "model settings then train on the very same images)")
     p.add_argument("--out", default=None, help="write the results as JSON here")
     p.add_argument("--smoke", action="store_true", help="tiny sizes: runs in seconds on a CPU")
     a = p.parse_args()
@@ -75,21 +127,22 @@ def main() -> None:
     cargs = tc.Args(train_contacts=a.train_contacts, test_contacts=a.test_contacts, image_size=a.image_size,
                     workers=a.workers, seed=a.seed, tactile_view=a.tactile_view)
     cfg = tc.data_config(cargs)
-    t0 = time.perf_counter()
-    data = tc.build_data(cargs, cfg)
-    render_s = time.perf_counter() - t0
-    model, processor = make_model(ModelConfig(name=a.model, dtype="float32"), seed=a.seed)
+    data, render_s = load_or_render(cargs, cfg, a.data_cache)
+    model, processor = make_model(ModelConfig(name=a.model, dtype="float32", max_pixels=a.max_pixels or None),
+                                  seed=a.seed)
     tower = vision_tower(model).float().to(device).train()
     del model
     k = cfg.num_levels
-    head = torch.nn.Linear(tower.config.out_hidden_size, len(tc.PROPS) * k).to(device)
-    opt = torch.optim.AdamW(list(tower.parameters()) + list(head.parameters()), lr=a.lr, weight_decay=0.01)
+    pool = Pool(a.pool, tower.config.out_hidden_size, device)
+    head = torch.nn.Linear(pool.out_dim, len(tc.PROPS) * k).to(device)
+    opt = torch.optim.AdamW(list(tower.parameters()) + list(head.parameters()) + pool.parameters(), lr=a.lr,
+                            weight_decay=0.01)
     ip = processor.image_processor
 
     def logits(images: np.ndarray):
         batch = ip(images=list(images.transpose(0, 2, 3, 1)), return_tensors="pt")
         lat = image_latents(tower, batch["pixel_values"].to(device), batch["image_grid_thw"].to(device))
-        return head(torch.stack([z.mean(0) for z in lat])).view(-1, len(tc.PROPS), k)
+        return head(torch.stack([pool(z) for z in lat])).view(-1, len(tc.PROPS), k)
 
     @torch.no_grad()
     def evaluate() -> dict:
@@ -121,15 +174,23 @@ def main() -> None:
             print(f"step {step:5d}  loss {row['loss']:.3f}  " + "  ".join(
                 f"{g}: " + "/".join(f"{row['acc'][g][p]:.2f}" for p in tc.PROPS) for g in row["acc"]), flush=True)
     final = history[-1]
-    print(f"\n{a.model} tower, {a.tactile_view} view, {a.steps} steps: accuracy hardness / roughness / bumpiness")
+    tokens = int(batch_tokens(processor, data["train"][0][:1]))
+    print(f"\n{a.model} tower, {a.tactile_view} view, {a.pool} pool, {tokens} tokens per image, {a.steps} steps: "
+          "accuracy hardness / roughness / bumpiness")
     for g, acc in final["acc"].items():
         print(f"  {g:16s} " + " / ".join(f"{acc[p]:.3f}" for p in tc.PROPS))
     result = {"args": vars(a), "device": device, "torch": torch.__version__, "render_s": render_s,
-              "train_s": time.perf_counter() - t0, "ln_k": float(np.log(k)), "history": history,
+              "train_s": time.perf_counter() - t0, "tokens_per_image": tokens, "ln_k": float(np.log(k)), "history": history,
               "final": final["acc"]}
     if a.out:
         Path(a.out).write_text(json.dumps(result, indent=1))
         print(f"wrote {a.out}")
+
+
+def batch_tokens(processor, images: np.ndarray) -> int:
+    """Merged tokens the language model would read per image (the first image of ``images``)."""
+    grid = processor.image_processor(images=list(images.transpose(0, 2, 3, 1)), return_tensors="pt")["image_grid_thw"]
+    return int(grid[0].prod()) // processor.image_processor.merge_size ** 2
 
 
 if __name__ == "__main__":

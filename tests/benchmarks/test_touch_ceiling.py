@@ -2,6 +2,7 @@
 rendered data for 1 and 2 workers. Its numbers are measurements, never asserted against targets here."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -53,4 +54,25 @@ def test_touch_tower_smoke(tmp_path):
     assert {"train", "heldout_objects", "marker_gel"} <= set(result["final"])
     for acc in result["final"].values():
         assert set(acc) == {"hardness", "roughness", "bumpiness"} and all(0 <= v <= 1 for v in acc.values())
-    assert "tiny tower, difference view, 3 steps" in stdout
+    assert "tiny tower, difference view, mean pool," in stdout and " 3 steps: accuracy" in stdout
+    assert result["tokens_per_image"] >= 1
+
+
+def test_touch_tower_sweep_smoke(tmp_path):
+    """The sweep script renders once, runs each variant on the cached images and prints one row per variant."""
+    import os
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "SMOKE": "1", "VARIANTS": "mean_112 attention_112", "PARALLEL": "2"}
+    res = subprocess.run(["bash", str(root / "experiments" / "touch_tower_sweep.sh"), str(tmp_path)], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    rows = {line.split()[0] for line in res.stdout.splitlines()[1:] if line.strip()}
+    assert rows == {"mean_112", "attention_112"}, res.stdout
+    pools = {json.loads((tmp_path / f"{v}.json").read_text())["args"]["pool"] for v in rows}
+    assert pools == {"mean", "attention"} and not (tmp_path / "images.npz").exists()
+    bad = subprocess.run(["bash", str(root / "experiments" / "touch_tower_sweep.sh"), str(tmp_path / "x")],
+                         env={**env, "VARIANTS": "nope"}, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "unknown variant 'nope'" in bad.stderr
+

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# What makes the `small` preset's vision tower read a touch property: the tower plus one K-way head per property,
+# trained on the labels themselves (benchmarks/touch_tower.py), over head pooling, token budget and learning rate,
+# every variant on the very same rendered images. The encoder stage can teach the tower no more than this.
+#
+#   bash experiments/touch_tower_sweep.sh OUT_DIR                 # GPU sizes
+#   IMAGE_SIZE=224 bash experiments/touch_tower_sweep.sh OUT_DIR  # rendered at 224 px (what the *_224 variants need
+#                                                                 # to gain anything; rendering takes 4x as long)
+#   SMOKE=1 bash experiments/touch_tower_sweep.sh OUT_DIR         # seconds, on a CPU
+#
+# Variants run PARALLEL at a time (default 4) on the one device; each writes OUT_DIR/<variant>.json and .log.
+# Set VARIANTS="name ..." to run some only. A variant whose JSON exists is skipped.
+set -euo pipefail
+out=${1:?usage: touch_tower_sweep.sh OUT_DIR}
+mkdir -p "$out"
+here=$(cd "$(dirname "$0")/.." && pwd)
+declare -A args=(
+  [mean_112]="--pool mean"
+  [attention_112]="--pool attention"
+  [meanmax_112]="--pool meanmax"
+  [max_112]="--pool max"
+  [mean_224]="--pool mean --max-pixels 50176"
+  [attention_224]="--pool attention --max-pixels 50176"
+  [mean_112_lr3e-4]="--pool mean --lr 3e-4"
+  [attention_112_lr3e-4]="--pool attention --lr 3e-4"
+  [attention_224_lr3e-4]="--pool attention --max-pixels 50176 --lr 3e-4"
+)
+order=(mean_112 attention_112 meanmax_112 max_112 mean_224 attention_224 mean_112_lr3e-4 attention_112_lr3e-4 attention_224_lr3e-4)
+read -r -a chosen <<< "${VARIANTS:-${order[*]}}"
+for v in "${chosen[@]}"; do [[ -n ${args[$v]+x} ]] || { echo "touch_tower_sweep: unknown variant '$v' (one of ${order[*]})" >&2; exit 2; }; done
+if [[ -n ${SMOKE:-} ]]; then
+  size=(--smoke --device cpu)
+else
+  size=(--train-contacts ${TRAIN_CONTACTS:-6000} --test-contacts 400 --image-size ${IMAGE_SIZE:-112} --steps ${STEPS:-2000}
+        --batch-size 64 --eval-every 250 --workers ${WORKERS:-14} --threads ${THREADS:-3})
+fi
+cache=$out/images.npz
+run() {
+  local v=$1
+  [[ -f $out/$v.json ]] && return 0
+  # shellcheck disable=SC2086
+  python3 "$here/benchmarks/touch_tower.py" "${size[@]}" --data-cache "$cache" ${args[$v]} --out "$out/$v.json.tmp" \
+    > "$out/$v.log" 2>&1 && mv "$out/$v.json.tmp" "$out/$v.json"
+}
+# The first variant renders the images (and caches them); the rest read the cache.
+run "${chosen[0]}" || { echo "touch_tower_sweep: ${chosen[0]} failed, see $out/${chosen[0]}.log" >&2; tail -5 "$out/${chosen[0]}.log" >&2; exit 1; }
+pids=(); failed=0
+for v in "${chosen[@]:1}"; do
+  run "$v" & pids+=($!)
+  if (( ${#pids[@]} >= ${PARALLEL:-4} )); then wait "${pids[0]}" || failed=1; pids=("${pids[@]:1}"); fi
+done
+for p in "${pids[@]}"; do wait "$p" || failed=1; done
+rm -f "$cache"
+python3 - "$out" "${chosen[@]}" <<'PY'
+import json, sys
+from pathlib import Path
+out = Path(sys.argv[1])
+print(f"{'variant':24s} {'tokens':>6s}  held-out objects: hardness / roughness / bumpiness   marker_gel   train s")
+for v in sys.argv[2:]:
+    f = out / f"{v}.json"
+    if not f.exists():
+        print(f"{v:24s} FAILED (see {v}.log)"); continue
+    r = json.loads(f.read_text())
+    ho, mg = r["final"]["heldout_objects"], r["final"].get("marker_gel", {})
+    fmt = lambda a: " / ".join(f"{a[p]:.3f}" for p in ("hardness", "roughness", "bumpiness"))
+    print(f"{v:24s} {r['tokens_per_image']:6d}  {fmt(ho):40s}  {fmt(mg) if mg else '-':24s} {r['train_s']:7.0f}")
+PY
+exit $failed
