@@ -1,8 +1,12 @@
-"""Batches of the encoder stage: transitions (frame t -> frame t+1) of every view of one event together.
+"""Batches of the encoder stage: one frame of every view of one event together, with the frame that follows it.
 
-An item is one event at one time step: each view (sensor) of that event contributes a row with its frame t and
-frame t+1. Keeping an event's views in one item puts the contrastive term's positives in the same batch without
-a special sampler, so ``transformers.Trainer``'s own sampler, and its exact data order on resume, apply.
+An item is one event at one frame t: each view (sensor) of that event contributes a row with its frame t and,
+unless t is the last frame, frame t+1 (the JEPA target). Every frame, the last included, is a row of the
+auxiliary heads: the last frame of a press is the deepest one, the frame the task's questions show and the probe
+reads, so the property head must see it (with transitions only, it never did, and on touch data roughness, whose
+texture shows under full force, stayed at the majority level). Keeping an event's views in one item puts the
+contrastive term's positives in the same batch without a special sampler, so ``transformers.Trainer``'s own
+sampler, and its exact data order on resume, apply.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from embodied_r1.task import EncoderSequence
 
 
 class TransitionDataset(torch.utils.data.Dataset):
-    """Items ``(event, t)`` over the events of ``sequences``; an item holds every view's transition t -> t+1.
+    """Items ``(event, t)`` over the events of ``sequences`` and every frame t; an item holds every view's frame t
+    and its frame t+1 (None at the last frame).
 
     Args:
         sequences: The task's training sequences (:class:`embodied_r1.task.EncoderSequence`).
@@ -28,17 +33,18 @@ class TransitionDataset(torch.utils.data.Dataset):
         for s in sequences:
             by_group[s.group].append(s)
         self.events = list(by_group.values())
-        self.steps = min(len(s.frames) for s in sequences) - 1
+        self.frames = min(len(s.frames) for s in sequences)
+        self.steps = self.frames - 1  # transitions per sequence
         self.properties = list(properties)
         self.num_levels = dict(num_levels)
 
     def __len__(self) -> int:
-        return len(self.events) * self.steps
+        return len(self.events) * self.frames
 
     def __getitem__(self, i: int) -> list[dict]:
-        event, t = divmod(i, self.steps)
-        return [{"now": s.frames[t], "next": s.frames[t + 1], "group": event, **self._levels(s)}
-                for s in self.events[event]]
+        event, t = divmod(i, self.frames)
+        return [{"now": s.frames[t], "next": s.frames[t + 1] if t < self.steps else None, "group": event,
+                 **self._levels(s)} for s in self.events[event]]
 
     def _levels(self, s: EncoderSequence) -> dict:
         levels = [s.labels.get(p, -1) for p in self.properties]
@@ -47,7 +53,8 @@ class TransitionDataset(torch.utils.data.Dataset):
 
 
 class TransitionCollator:
-    """Flatten items into rows and run the processor's image processor on frames t and t+1.
+    """Flatten items into rows and run the processor's image processor on frames t and on the frames t+1 that exist
+    (``has_next`` marks their rows, in order).
 
     Args:
         image_processor: The policy's image processor (Qwen2.5-VL's: patches + ``image_grid_thw``).
@@ -59,10 +66,15 @@ class TransitionCollator:
     def __call__(self, items: list[list[dict]]) -> dict:
         rows = [r for item in items for r in item]
         now = self.image_processor(images=[r["now"] for r in rows], return_tensors="pt")
-        nxt = self.image_processor(images=[r["next"] for r in rows], return_tensors="pt")
+        later = [r["next"] for r in rows if r["next"] is not None]
+        if later:
+            nxt = self.image_processor(images=later, return_tensors="pt")
+        else:  # a batch of last frames only: no JEPA target
+            nxt = {"pixel_values": now["pixel_values"][:0], "image_grid_thw": now["image_grid_thw"][:0]}
         return {
             "pixel_values": now["pixel_values"], "image_grid_thw": now["image_grid_thw"],
             "next_pixel_values": nxt["pixel_values"], "next_image_grid_thw": nxt["image_grid_thw"],
+            "has_next": torch.tensor([r["next"] is not None for r in rows]),
             "groups": torch.tensor([r["group"] for r in rows]),
             "levels": torch.tensor([r["levels"] for r in rows], dtype=torch.float32),
             "level_mask": torch.tensor([r["mask"] for r in rows], dtype=torch.float32),

@@ -42,6 +42,8 @@ class EncoderConfig:
         ema_decay: Decay of the target encoder, an exponential moving average of the online encoder.
         predict: ``pooled`` (the mean of the image's latents) or ``patch`` (every merged patch latent).
         predictor_hidden: Hidden width of the predictor MLP (0: twice the latent width).
+        jepa_weight: Weight of the next-frame latent prediction (0: off, the target and predictor then do no work;
+            for ablations: what the auxiliary heads alone teach the tower).
         property_weight: Weight of the property head on the task's labels (0: off).
         property_loss: ``classify`` (a K-way classifier per property, cross-entropy; the default) or
             ``regress`` (the level / (K - 1) by mean squared error, the behaviour before).
@@ -68,6 +70,7 @@ class EncoderConfig:
     ema_decay: float = 0.99
     predict: str = "pooled"
     predictor_hidden: int = 0
+    jepa_weight: float = 1.0
     property_weight: float = 0.5
     property_loss: str = "classify"
     contrastive_weight: float = 0.1
@@ -96,9 +99,12 @@ class EncoderConfig:
         for name in ("learning_rate", "temperature"):
             if not getattr(self, name) > 0:
                 raise UserError(f"encoder.{name} must be > 0, got {getattr(self, name)}")
-        for name in ("weight_decay", "property_weight", "contrastive_weight", "probe_l2"):
+        for name in ("weight_decay", "jepa_weight", "property_weight", "contrastive_weight", "probe_l2"):
             if not getattr(self, name) >= 0:
                 raise UserError(f"encoder.{name} must be >= 0, got {getattr(self, name)}")
+        if not (self.jepa_weight or self.property_weight or self.contrastive_weight):
+            raise UserError("encoder.jepa_weight, property_weight and contrastive_weight are all 0: the stage would "
+                            "train nothing; set one of them > 0 or drop 'encoder' from stages")
         if self.property_loss not in PROPERTY_LOSSES:
             raise UserError(f"encoder.property_loss '{self.property_loss}' is not one of {', '.join(PROPERTY_LOSSES)}")
         if self.predict not in PREDICT:

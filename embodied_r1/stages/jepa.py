@@ -8,7 +8,8 @@ encoder: a property head on the task's ordinal labels, and a contrastive term ac
 
 Losses, each averaged over the batch:
 
-* ``jepa_loss`` = 2 - 2 cos(predictor(z_t), sg(target(x_{t+1}))), in [0, 4];
+* ``jepa_loss`` = 2 - 2 cos(predictor(z_t), sg(target(x_{t+1}))), in [0, 4], over the rows that have a frame t+1;
+  the auxiliary terms read every row, the last frame of a sequence included;
 * ``property_loss``: with ``property_mode="classify"`` (the default), the cross-entropy of a K-way classifier per
   property, averaged over the labelled (row, property) pairs; with ``"regress"``, the mean squared error of the
   predicted level / (K - 1). The classifier gives the tower a much stronger signal: on the touch data the
@@ -67,11 +68,13 @@ class JEPAEncoder(nn.Module):
         temperature: Contrastive temperature.
         property_mode: ``classify`` (a K-way head per property) or ``regress`` (one output per property).
         num_levels: K of each property, in the order of the labels (``classify``; default 3 each).
+        jepa_weight: Weight of the next-frame prediction term (0: skipped, no target forward pass).
     """
 
     def __init__(self, online, latent_dim: int, predict: str = "pooled", predictor_hidden: int = 0,
                  num_properties: int = 0, property_weight: float = 0.0, contrastive_weight: float = 0.0,
-                 temperature: float = 0.1, property_mode: str = "classify", num_levels: list | None = None):
+                 temperature: float = 0.1, property_mode: str = "classify", num_levels: list | None = None,
+                 jepa_weight: float = 1.0):
         super().__init__()
         self.online = online
         self.target = copy.deepcopy(online).requires_grad_(False)
@@ -89,31 +92,42 @@ class JEPAEncoder(nn.Module):
         self.projector = (nn.Sequential(nn.BatchNorm1d(latent_dim), nn.Linear(latent_dim, latent_dim))
                           if contrastive_weight else None)
         self.predict = predict
+        self.jepa_weight = jepa_weight
         self.property_weight = property_weight
         self.contrastive_weight = contrastive_weight
         self.temperature = temperature
 
     def forward(self, pixel_values, image_grid_thw, next_pixel_values, next_image_grid_thw, groups, levels,
-                level_mask) -> dict:
-        """Losses of one batch of transitions (frame t -> frame t+1); ``loss`` is their weighted sum.
+                level_mask, has_next=None) -> dict:
+        """Losses of one batch of rows (frame t, and frame t+1 where it exists); ``loss`` is their weighted sum.
 
         Args:
             pixel_values, image_grid_thw: Frame t of every row.
-            next_pixel_values, next_image_grid_thw: Frame t+1 of every row (same view, same size).
+            next_pixel_values, next_image_grid_thw: Frame t+1 of the rows ``has_next`` marks, in order (same view,
+                same size as their frame t).
             groups: ``(rows,)`` event index of each row.
             levels: ``(rows, properties)`` level / (K - 1) of each label.
             level_mask: ``(rows, properties)`` which labels exist.
+            has_next: ``(rows,)`` bool, the rows with a frame t+1 (None: every row). The JEPA term reads those
+                rows; the property and contrastive terms read every row.
         """
         now = image_latents(self.online, pixel_values, image_grid_thw)
-        with torch.no_grad():  # stop-gradient: the target only moves by the EMA update
-            nxt = image_latents(self.target, next_pixel_values, next_image_grid_thw)
         pooled = torch.stack([z.mean(0) for z in now])
-        if self.predict == "pooled":
-            pred, goal = self.predictor(pooled), torch.stack([z.mean(0) for z in nxt])
-        else:
-            pred, goal = self.predictor(torch.cat(now)), torch.cat(nxt)
-        out = {"jepa_loss": (2 - 2 * F.cosine_similarity(pred, goal.to(pred.dtype), dim=-1)).mean()}
-        loss = out["jepa_loss"]
+        sel = (torch.ones(len(now), dtype=torch.bool) if has_next is None else has_next.bool().cpu()).tolist()
+        out, loss = {}, pooled.new_zeros((), dtype=torch.float32)
+        if any(sel) and self.jepa_weight:
+            with torch.no_grad():  # stop-gradient: the target only moves by the EMA update
+                nxt = image_latents(self.target, next_pixel_values, next_image_grid_thw)
+            if self.predict == "pooled":
+                pred = self.predictor(pooled[torch.tensor(sel, device=pooled.device)])
+                goal = torch.stack([z.mean(0) for z in nxt])
+            else:
+                pred, goal = self.predictor(torch.cat([z for z, s in zip(now, sel) if s])), torch.cat(nxt)
+            out["jepa_loss"] = (2 - 2 * F.cosine_similarity(pred, goal.to(pred.dtype), dim=-1)).mean()
+            loss = loss + self.jepa_weight * out["jepa_loss"]
+        else:  # no frame t+1 in this batch (or the term is off): the predictor stays in the graph with no gradient
+            # (DDP needs every parameter used)
+            loss = loss + 0.0 * self.predictor(pooled).sum()
         if self.property_head is not None and bool(level_mask.any()):
             out["property_loss"] = self._property_loss(self.property_head(pooled), levels, level_mask)
             loss = loss + self.property_weight * out["property_loss"]

@@ -76,3 +76,24 @@ def test_touch_tower_sweep_smoke(tmp_path):
                          env={**env, "VARIANTS": "nope"}, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown variant 'nope'" in bad.stderr
 
+
+def test_touch_encoder_ablation_smoke(tmp_path):
+    """The ablation script runs the encoder stage once per variant, each with its own change, and tabulates the
+    probes; an unknown variant is one clear line."""
+    import os
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    script = str(root / "experiments" / "touch_encoder_ablation.sh")
+    env = {**os.environ, "SMOKE": "1", "VARIANTS": "full property_only", "HF_HUB_OFFLINE": "1"}
+    res = subprocess.run(["bash", script, str(tmp_path)], env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    rows = {line.split()[0]: line for line in res.stdout.splitlines()[1:] if line.strip()}
+    assert set(rows) == {"full", "property_only"} and "no probe" not in res.stdout, res.stdout
+    train = {v: [json.loads(x) for x in (tmp_path / v / "metrics.jsonl").read_text().splitlines()] for v in rows}
+    terms = {v: {k for r in rs if r.get("kind") == "train" for k in r if k.endswith("_loss")} for v, rs in train.items()}
+    assert terms["full"] == {"jepa_loss", "property_loss", "contrastive_loss"}
+    assert terms["property_only"] == {"property_loss"}
+    bad = subprocess.run(["bash", script, str(tmp_path / "x")], env={**env, "VARIANTS": "nope"},
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "unknown variant 'nope'" in bad.stderr

@@ -49,6 +49,9 @@ def test_unknown_stage_lists_the_known_ones():
     (["stages=[encoder]", "encoder.predict=pixels"], "encoder.predict 'pixels' is not one of pooled, patch"),
     (["stages=[encoder]", "encoder.ema_decay=1.0"], "encoder.ema_decay must be in [0, 1)"),
     (["stages=[encoder]", "encoder.ema_dacay=0.9"], "did you mean 'ema_decay'"),
+    (["stages=[encoder]", "encoder.jepa_weight=0", "encoder.property_weight=0", "encoder.contrastive_weight=0"],
+     "would train nothing"),
+    (["stages=[encoder]", "encoder.jepa_weight=-1"], "encoder.jepa_weight must be >= 0"),
 ])
 def test_bad_encoder_settings_fail_before_any_work(tmp_path, toy_registered, monkeypatch, args, message):
     cache = tmp_path / "cache"
@@ -231,3 +234,86 @@ def test_encoder_events_is_refused_for_a_task_whose_encoder_data_takes_none():
     assert encoder_data_kwargs(cfg, New()) == {"events": 50, "num_workers": 3}
     with pytest.raises(UserError, match="encoder.events"):
         encoder_data_kwargs(cfg, Old())
+
+
+def test_a_bf16_model_trains_its_tower_with_float32_master_weights(tmp_path):
+    """Adam's small steps round away in bf16 weights: the stage keeps float32 master weights (its checkpoints hold
+    them) and hands the model back in the dtype it came in (the saved tower is bf16 again)."""
+    out = tmp_path / "run"
+    res = run(["train", "--task", "touch", "--output", str(out), "stages=[encoder]", "model.dtype=bfloat16",
+               "encoder.probe=false", *ENCODER_FAST, *TOUCH_FAST])
+    assert res.exit_code == 0, res.output
+    ckpts = sorted(out.glob("**/checkpoint-*/model.safetensors"))
+    assert ckpts, sorted(str(p.relative_to(out)) for p in out.rglob("*"))[:40]
+    online = {k: v for k, v in load_file(ckpts[-1]).items() if k.startswith("online.")}
+    assert online and {v.dtype for v in online.values()} == {torch.float32}
+    saved = _visual(out / "final")
+    assert saved and {v.dtype for v in saved.values()} == {torch.bfloat16}
+    trained = vision_tower(make_model(ModelConfig(name=str(out / "final")))[0]).state_dict()
+    start = vision_tower(make_model(ModelConfig(name="tiny", dtype="bfloat16"), seed=0)[0]).state_dict()
+    assert any(not torch.equal(trained[k].bfloat16(), start[k]) for k in start), "the tower trained"
+
+
+def test_every_frame_of_a_press_trains_the_heads_and_only_transitions_train_the_predictor():
+    """The last frame of a sequence (the deepest press, the one the questions show and the probe reads) is a row of
+    the property and contrastive terms; the JEPA term reads only rows with a frame t+1, exactly as if the others
+    were not in the batch."""
+    import numpy as np
+
+    from embodied_r1.stages.encoder_batches import TransitionCollator, TransitionDataset
+    from embodied_r1.stages.jepa import JEPAEncoder
+    from embodied_r1.task import EncoderSequence
+
+    torch.manual_seed(0)
+    model, processor = make_model(ModelConfig(name="tiny", dtype="float32"), seed=0)
+    rng = np.random.default_rng(0)
+    seqs = [EncoderSequence(frames=[rng.integers(0, 255, (56, 56, 3), dtype=np.uint8) for _ in range(3)],
+                            group=f"e{e}", view=v, labels={"hardness": e % 3}) for e in range(2) for v in ("a", "b")]
+    ds = TransitionDataset(seqs, ["hardness"], {"hardness": 3})
+    assert len(ds) == 2 * 3 and ds.steps == 2
+    last = ds[2]  # event 0, frame 2
+    assert [r["next"] for r in last] == [None, None]
+    assert all(np.array_equal(r["now"], s.frames[2]) for r, s in zip(last, seqs[:2]))
+    collate = TransitionCollator(processor.image_processor)
+    batch = collate([ds[1], ds[2]])  # one transition item and one last-frame item: 4 rows, 2 with a next frame
+    assert batch["has_next"].tolist() == [True, True, False, False]
+    assert len(batch["next_image_grid_thw"]) == 2
+
+    tower = vision_tower(model)
+    jepa = JEPAEncoder(tower, tower.config.out_hidden_size, num_properties=1, property_weight=1.0,
+                       contrastive_weight=1.0).eval()
+    out = jepa(**batch)
+    only = collate([ds[1]])
+    ref = jepa(**{k: v for k, v in only.items() if k != "has_next"})
+    assert float(out["jepa_loss"]) == pytest.approx(float(ref["jepa_loss"]), rel=1e-5)
+    assert float(out["property_loss"]) != pytest.approx(float(ref["property_loss"]), rel=1e-3), "4 rows vs 2"
+
+    none = collate([ds[2], ds[5]])  # last frames only: no JEPA term, the heads still train
+    assert not none["has_next"].any() and len(none["next_pixel_values"]) == 0
+    res = jepa(**none)
+    assert "jepa_loss" not in res and {"property_loss", "contrastive_loss"} <= set(res)
+    res["loss"].backward()
+    assert all(p.grad is not None and not p.grad.any() for p in jepa.predictor.parameters())
+    assert jepa.property_head.weight.grad.abs().sum() > 0
+
+
+def test_with_the_jepa_term_off_the_target_does_no_work_and_the_heads_still_train():
+    """``jepa_weight=0`` (the ablation of experiments/touch_encoder_ablation.sh): no JEPA term, no target pass
+    (its frames may be anything), the predictor gets no gradient and the property head does."""
+    import numpy as np
+
+    from embodied_r1.stages.jepa import JEPAEncoder
+
+    model, processor = make_model(ModelConfig(name="tiny", dtype="float32"), seed=0)
+    tower = vision_tower(model)
+    jepa = JEPAEncoder(tower, tower.config.out_hidden_size, num_properties=1, property_weight=1.0,
+                       jepa_weight=0.0)
+    frames = [np.full((56, 56, 3), v, np.uint8) for v in (10, 80, 160, 240)]
+    now = processor.image_processor(images=frames, return_tensors="pt")
+    junk = torch.full_like(now["pixel_values"], float("nan"))  # never read: a target pass would make the loss NaN
+    out = jepa(now["pixel_values"], now["image_grid_thw"], junk, now["image_grid_thw"], torch.arange(4),
+               torch.tensor([[0.0], [0.5], [1.0], [0.5]]), torch.ones(4, 1))
+    assert set(out) == {"loss", "property_loss"} and torch.isfinite(out["loss"])
+    out["loss"].backward()
+    assert all(not p.grad.any() for p in jepa.predictor.parameters())
+    assert jepa.property_head.weight.grad.abs().sum() > 0

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Which term of the encoder stage teaches the `small` tower what: the stage alone (its linear probe on held-out
+# objects and the held-out sensor), with configs/touch_encoder_small_gpu.yaml and one change per variant, all
+# variants at once on the one device.
+#
+#   bash experiments/touch_encoder_ablation.sh OUT_DIR            # GPU sizes (~8 min on one H100 for 4 variants)
+#   SMOKE=1 bash experiments/touch_encoder_ablation.sh OUT_DIR    # the tiny preset, seconds each, on a CPU
+#
+# Each variant writes OUT_DIR/<variant>/ (a run folder: metrics.jsonl, plots/encoder_probe.png) and
+# OUT_DIR/<variant>.log. Set VARIANTS="name ..." to run some only; EVENTS, STEPS and WORKERS (rendering processes
+# per variant) size the runs. A variant whose probe is on record is skipped.
+set -euo pipefail
+out=${1:?usage: touch_encoder_ablation.sh OUT_DIR}
+mkdir -p "$out"
+here=$(cd "$(dirname "$0")/.." && pwd)
+declare -A args=(
+  [full]=""
+  [property_only]="encoder.jepa_weight=0 encoder.contrastive_weight=0"
+  [no_jepa]="encoder.jepa_weight=0"
+  [no_contrastive]="encoder.contrastive_weight=0"
+  [lr1e-4]="encoder.learning_rate=1e-4"
+  [property_x4]="encoder.property_weight=4"
+  [property_only_112]="encoder.jepa_weight=0 encoder.contrastive_weight=0 touch.image_size=112"
+)
+order=(full property_only no_jepa lr1e-4 no_contrastive property_x4 property_only_112)
+read -r -a chosen <<< "${VARIANTS:-full property_only no_jepa lr1e-4}"
+for v in "${chosen[@]}"; do [[ -n ${args[$v]+x} ]] || { echo "touch_encoder_ablation: unknown variant '$v' (one of ${order[*]})" >&2; exit 2; }; done
+if [[ -n ${SMOKE:-} ]]; then
+  size=(model.name=tiny model.dtype=float32 encoder.events=8 encoder.max_steps=3 encoder.batch_size=2 encoder.save_steps=100
+        encoder.dataloader_num_workers=0 touch.test_contacts=4 data_workers=1)
+else
+  size=(encoder.events=${EVENTS:-5000} encoder.max_steps=${STEPS:-1800} encoder.save_steps=100000
+        encoder.dataloader_num_workers=2 data_workers=${WORKERS:-3})
+fi
+has_probe() { [[ -f $1/metrics.jsonl ]] && grep -q '"kind": "probe"' "$1/metrics.jsonl"; }
+pids=()
+for v in "${chosen[@]}"; do
+  has_probe "$out/$v" && continue
+  rm -rf "${out:?}/$v"
+  # shellcheck disable=SC2086
+  embodied-r1 train --config "$here/configs/touch_encoder_small_gpu.yaml" --output "$out/$v" "stages=[encoder]" \
+    "${size[@]}" ${args[$v]} > "$out/$v.log" 2>&1 &
+  pids+=($!)
+done
+failed=0
+for p in "${pids[@]}"; do wait "$p" || failed=1; done
+python3 - "$out" "${chosen[@]}" <<'PY'
+import json, sys
+from pathlib import Path
+out = Path(sys.argv[1])
+props = ("hardness", "roughness", "bumpiness")
+print(f"{'variant':16s} held-out objects: {' / '.join(props)}    held-out sensor                majority (objects)")
+for v in sys.argv[2:]:
+    f = out / v / "metrics.jsonl"
+    rows = [json.loads(l) for l in f.read_text().splitlines()] if f.exists() else []
+    probe = next((r for r in rows if r.get("kind") == "probe"), None)
+    if probe is None:
+        print(f"{v:16s} no probe (see {v}.log)"); continue
+    fmt = lambda s, k="probe": " / ".join(f"{probe.get(f'{k}/{s}/{p}', float('nan')):.3f}" for p in props)
+    print(f"{v:16s} {fmt('heldout_objects'):36s} {fmt('heldout_sensor'):30s} {fmt('heldout_objects', 'probe_majority')}")
+PY
+exit $failed
