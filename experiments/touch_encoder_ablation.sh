@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Which term of the encoder stage teaches the `small` tower what: the stage alone (its linear probe on held-out
-# objects and the held-out sensor), with configs/touch_encoder_small_gpu.yaml and one change per variant, all
-# variants at once on the one device.
+# objects and the held-out sensor), with configs/touch_encoder_small_gpu.yaml and one change per variant.
 #
-#   bash experiments/touch_encoder_ablation.sh OUT_DIR            # GPU sizes (~8 min on one H100 for 4 variants)
+#   bash experiments/touch_encoder_ablation.sh OUT_DIR            # GPU sizes; run it again to go on after a limit
 #   SMOKE=1 bash experiments/touch_encoder_ablation.sh OUT_DIR    # the tiny preset, seconds each, on a CPU
 #
 # Each variant writes OUT_DIR/<variant>/ (a run folder: metrics.jsonl, plots/encoder_probe.png) and
 # OUT_DIR/<variant>.log. Set VARIANTS="name ..." to run some only; EVENTS, STEPS and WORKERS (rendering processes
-# per variant) size the runs. A variant whose probe is on record is skipped.
+# per variant) size the runs. A variant whose probe is on record is skipped, so a second call continues.
+# PARALLEL variants run at a time (default 1): each renders its own presses, and four renderers side by side on
+# 16 cores were so slow that none of four variants finished in 10 minutes (docs/results/touch_encoder_v5/).
 set -euo pipefail
 out=${1:?usage: touch_encoder_ablation.sh OUT_DIR}
 mkdir -p "$out"
@@ -30,19 +31,22 @@ if [[ -n ${SMOKE:-} ]]; then
         encoder.dataloader_num_workers=0 touch.test_contacts=4 data_workers=1)
 else
   size=(encoder.events=${EVENTS:-5000} encoder.max_steps=${STEPS:-1800} encoder.save_steps=100000
-        encoder.dataloader_num_workers=2 data_workers=${WORKERS:-3})
+        encoder.dataloader_num_workers=2 data_workers=${WORKERS:-14})
 fi
 has_probe() { [[ -f $1/metrics.jsonl ]] && grep -q '"kind": "probe"' "$1/metrics.jsonl"; }
-pids=()
-for v in "${chosen[@]}"; do
-  has_probe "$out/$v" && continue
+run() {
+  local v=$1
   rm -rf "${out:?}/$v"
   # shellcheck disable=SC2086
   embodied-r1 train --config "$here/configs/touch_encoder_small_gpu.yaml" --output "$out/$v" "stages=[encoder]" \
-    "${size[@]}" ${args[$v]} > "$out/$v.log" 2>&1 &
-  pids+=($!)
+    "${size[@]}" ${args[$v]} > "$out/$v.log" 2>&1
+}
+pids=(); failed=0
+for v in "${chosen[@]}"; do
+  has_probe "$out/$v" && continue
+  run "$v" & pids+=($!)
+  if (( ${#pids[@]} >= ${PARALLEL:-1} )); then wait "${pids[0]}" || failed=1; pids=("${pids[@]:1}"); fi
 done
-failed=0
 for p in "${pids[@]}"; do wait "$p" || failed=1; done
 python3 - "$out" "${chosen[@]}" <<'PY'
 import json, sys

@@ -85,7 +85,7 @@ def test_touch_encoder_ablation_smoke(tmp_path):
 
     root = Path(__file__).resolve().parents[2]
     script = str(root / "experiments" / "touch_encoder_ablation.sh")
-    env = {**os.environ, "SMOKE": "1", "VARIANTS": "full property_only", "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "SMOKE": "1", "VARIANTS": "full property_only", "HF_HUB_OFFLINE": "1", "PARALLEL": "2"}
     res = subprocess.run(["bash", script, str(tmp_path)], env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     rows = {line.split()[0]: line for line in res.stdout.splitlines()[1:] if line.strip()}
