@@ -10,7 +10,8 @@ and drawn in ``plots/encoder_probe.png`` next to the same probe on the tower bef
 The tower trains with float32 master weights whatever the model's dtype (on a GPU the math still runs in bf16
 under the Trainer's autocast) and goes back to the model's dtype at the end. Trained in bf16 itself, Adam's small
 steps round away: updates below half a bf16 step (about 4e-3 of a weight's size) are lost, and so is the EMA
-target's 1 % move per step. On touch data the ``small`` tower trained that way never learned roughness.
+target's 1 % move per step (on touch data, nvidia-h200: float32 master weights raised the probe a little for
+hardness and bumpiness; roughness was not learned either way, ``docs/results/touch_encoder_v5/``).
 
 Training runs in ``transformers.Trainer`` with :class:`~embodied_r1.checkpoints.CheckpointMixin`, so its
 checkpoints (online tower, EMA target, heads, optimizer, data order) are complete or invisible and a resume after
@@ -174,10 +175,9 @@ class EncoderStage(Stage):
         """``{"probe/<set>/<property>": accuracy, "probe_majority/...": ...}`` of the tower's frozen features."""
         import torch
 
+        from embodied_r1.device import process_device
         from embodied_r1.stages.encoder_batches import pooled_features
         from embodied_r1.stages.probe import majority_accuracy, probe_accuracy
-
-        from embodied_r1.device import process_device
 
         ecfg, ip = ctx.cfg.encoder, ctx.processor.image_processor
         home = next(tower.parameters()).device
