@@ -24,8 +24,8 @@ declare -A args=(
   [property_only_112]="encoder.jepa_weight=0 encoder.contrastive_weight=0 touch.image_size=112"
 )
 order=(full property_only no_jepa lr1e-4 no_contrastive property_x4 property_only_112)
-read -r -a chosen <<< "${VARIANTS:-full property_only no_jepa lr1e-4}"
-for v in "${chosen[@]}"; do [[ -n ${args[$v]+x} ]] || { echo "touch_encoder_ablation: unknown variant '$v' (one of ${order[*]})" >&2; exit 2; }; done
+source "$here/experiments/variants_lib.sh"
+pick_variants full property_only no_jepa lr1e-4
 if [[ -n ${SMOKE:-} ]]; then
   size=(model.name=tiny model.dtype=float32 encoder.events=8 encoder.max_steps=3 encoder.batch_size=2 encoder.save_steps=100
         encoder.dataloader_num_workers=0 touch.test_contacts=4 data_workers=1)
@@ -36,18 +36,14 @@ fi
 has_probe() { [[ -f $1/metrics.jsonl ]] && grep -q '"kind": "probe"' "$1/metrics.jsonl"; }
 run() {
   local v=$1
+  has_probe "$out/$v" && return 0
   rm -rf "${out:?}/$v"
   # shellcheck disable=SC2086
   embodied-r1 train --config "$here/configs/touch_encoder_small_gpu.yaml" --output "$out/$v" "stages=[encoder]" \
     "${size[@]}" ${args[$v]} > "$out/$v.log" 2>&1
 }
-pids=(); failed=0
-for v in "${chosen[@]}"; do
-  has_probe "$out/$v" && continue
-  run "$v" & pids+=($!)
-  if (( ${#pids[@]} >= ${PARALLEL:-1} )); then wait "${pids[0]}" || failed=1; pids=("${pids[@]:1}"); fi
-done
-for p in "${pids[@]}"; do wait "$p" || failed=1; done
+failed=0
+run_limited "${PARALLEL:-1}" run "${chosen[@]}" || failed=1
 python3 - "$out" "${chosen[@]}" <<'PY'
 import json, sys
 from pathlib import Path

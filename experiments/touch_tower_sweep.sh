@@ -26,8 +26,8 @@ declare -A args=(
   [attention_224_lr3e-4]="--pool attention --max-pixels 50176 --lr 3e-4"
 )
 order=(mean_112 attention_112 meanmax_112 max_112 mean_224 attention_224 mean_112_lr3e-4 attention_112_lr3e-4 attention_224_lr3e-4)
-read -r -a chosen <<< "${VARIANTS:-${order[*]}}"
-for v in "${chosen[@]}"; do [[ -n ${args[$v]+x} ]] || { echo "touch_tower_sweep: unknown variant '$v' (one of ${order[*]})" >&2; exit 2; }; done
+source "$here/experiments/variants_lib.sh"
+pick_variants "${order[@]}"
 if [[ -n ${SMOKE:-} ]]; then
   size=(--smoke --device cpu)
 else
@@ -44,12 +44,8 @@ run() {
 }
 # The first variant renders the images (and caches them); the rest read the cache.
 run "${chosen[0]}" || { echo "touch_tower_sweep: ${chosen[0]} failed, see $out/${chosen[0]}.log" >&2; tail -5 "$out/${chosen[0]}.log" >&2; exit 1; }
-pids=(); failed=0
-for v in "${chosen[@]:1}"; do
-  run "$v" & pids+=($!)
-  if (( ${#pids[@]} >= ${PARALLEL:-4} )); then wait "${pids[0]}" || failed=1; pids=("${pids[@]:1}"); fi
-done
-for p in "${pids[@]}"; do wait "$p" || failed=1; done
+failed=0
+run_limited "${PARALLEL:-4}" run "${chosen[@]:1}" || failed=1
 rm -f "$cache"
 python3 - "$out" "${chosen[@]}" <<'PY'
 import json, sys
