@@ -153,7 +153,8 @@ class EncoderStage(Stage):
                 f"{sum(len(e) for e in dataset.events) // len(dataset.events)} views each; probe sets "
                 f"{', '.join(f'{k}={len(v)}' for k, v in data.eval.items()) or 'none'}")
         trainer = EncoderTrainer(model=model, args=_training_args(ecfg, ctx), train_dataset=dataset,
-                                 data_collator=TransitionCollator(ctx.processor.image_processor),
+                                 data_collator=TransitionCollator(ctx.processor.image_processor,
+                                                                 next_frames=ecfg.jepa_weight > 0),
                                  callbacks=[*callbacks, EMATarget(model, ecfg.ema_decay)], encoder_data=data)
         trainer.probe_before = before
         trainer.model_dtype = model_dtype

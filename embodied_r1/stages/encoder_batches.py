@@ -34,9 +34,13 @@ class TransitionDataset(torch.utils.data.Dataset):
             by_group[s.group].append(s)
         self.events = list(by_group.values())
         self.frames = min(len(s.frames) for s in sequences)
-        self.steps = self.frames - 1  # transitions per sequence
         self.properties = list(properties)
         self.num_levels = dict(num_levels)
+
+    @property
+    def steps(self) -> int:
+        """Transitions per sequence."""
+        return self.frames - 1
 
     def __len__(self) -> int:
         return len(self.events) * self.frames
@@ -58,23 +62,27 @@ class TransitionCollator:
 
     Args:
         image_processor: The policy's image processor (Qwen2.5-VL's: patches + ``image_grid_thw``).
+        next_frames: Process the frames t+1 (False when the JEPA term is off: nothing reads them, and every row
+            then counts as one without a next frame).
     """
 
-    def __init__(self, image_processor):
+    def __init__(self, image_processor, next_frames: bool = True):
         self.image_processor = image_processor
+        self.next_frames = next_frames
 
     def __call__(self, items: list[list[dict]]) -> dict:
         rows = [r for item in items for r in item]
         now = self.image_processor(images=[r["now"] for r in rows], return_tensors="pt")
-        later = [r["next"] for r in rows if r["next"] is not None]
+        has_next = [self.next_frames and r["next"] is not None for r in rows]
+        later = [r["next"] for r, h in zip(rows, has_next) if h]
         if later:
             nxt = self.image_processor(images=later, return_tensors="pt")
-        else:  # a batch of last frames only: no JEPA target
+        else:  # a batch of last frames only (or the JEPA term is off): no target
             nxt = {"pixel_values": now["pixel_values"][:0], "image_grid_thw": now["image_grid_thw"][:0]}
         return {
             "pixel_values": now["pixel_values"], "image_grid_thw": now["image_grid_thw"],
             "next_pixel_values": nxt["pixel_values"], "next_image_grid_thw": nxt["image_grid_thw"],
-            "has_next": torch.tensor([r["next"] is not None for r in rows]),
+            "has_next": torch.tensor(has_next, dtype=torch.bool),
             "groups": torch.tensor([r["group"] for r in rows]),
             "levels": torch.tensor([r["levels"] for r in rows], dtype=torch.float32),
             "level_mask": torch.tensor([r["mask"] for r in rows], dtype=torch.float32),

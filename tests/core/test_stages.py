@@ -278,6 +278,9 @@ def test_every_frame_of_a_press_trains_the_heads_and_only_transitions_train_the_
     batch = collate([ds[1], ds[2]])  # one transition item and one last-frame item: 4 rows, 2 with a next frame
     assert batch["has_next"].tolist() == [True, True, False, False]
     assert len(batch["next_image_grid_thw"]) == 2
+    off = TransitionCollator(processor.image_processor, next_frames=False)([ds[1], ds[2]])  # jepa_weight 0
+    assert not off["has_next"].any() and len(off["next_pixel_values"]) == 0
+    assert torch.equal(off["pixel_values"], batch["pixel_values"])
 
     tower = vision_tower(model)
     jepa = JEPAEncoder(tower, tower.config.out_hidden_size, num_properties=1, property_weight=1.0,
