@@ -1,4 +1,4 @@
-"""The one place that decides where a process computes and in which precision.
+"""The one place that decides where a process computes, in which precision, and on how many threads its workers do.
 
 The device comes from accelerate's process state (so each rank of ``accelerate launch`` gets its own GPU, and a
 CPU-only machine gets the CPU); the precision comes from the config (``model.dtype``), with ``auto`` meaning
@@ -81,3 +81,24 @@ def end_process_group(synchronise: bool = False) -> None:
             except Exception:  # a peer failed or left: tear down regardless
                 pass
         dist.destroy_process_group()
+
+
+def single_threaded_worker() -> None:
+    """Initializer of a rendering / simulation worker process: one thread for its BLAS and OpenMP pools (and torch's).
+
+    Without it each of N workers runs numpy's OpenBLAS with one thread per core, so N x cores threads spin on the
+    cores. On a 16-core GPU node, three encoder stages rendering side by side with 5 workers each took 4 minutes
+    for 200 test presses; with one thread per worker two stages with 7 workers each rendered, trained and probed
+    in 197 s (nvidia-h100-x1, ``docs/results/touch_encoder_v5/``). Libraries loaded later in the worker read the
+    environment variables set here.
+    """
+    import os
+    import sys
+
+    from threadpoolctl import threadpool_limits
+
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = "1"
+    threadpool_limits(limits=1)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)

@@ -234,7 +234,10 @@ def worker_main(wid: int, settings: WorkerSettings, jobs, messages, conn) -> Non
     Messages: ``("start", wid, job)``, ``("query", wid, (task, image, state))`` (answered on ``conn`` with
     ``(keypoint or None, text)``), ``("done", wid, result)``, ``("exit", wid, None)``.
     """
+    from embodied_r1.device import single_threaded_worker
+
     os.environ.setdefault("MUJOCO_GL", "egl")
+    single_threaded_worker()  # N workers x one BLAS thread per core would oversubscribe the cores
 
     def query(task_name, image, state):
         messages.put(("query", wid, (task_name, image, state)))

@@ -127,13 +127,15 @@ def record_all(jobs: list[tuple[str, list[int]]], camera_size: int, progress: bo
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
+    from embodied_r1.device import single_threaded_worker
     from envs import robosuite as rs
 
     todo = [(t, s) for t, s in jobs if not (demo_cache_path(t, s, camera_size) / "DONE").exists()]
     if todo:
         ctx = mp.get_context("spawn")
         cap = num_workers or os.cpu_count() or 1
-        with ProcessPoolExecutor(max_workers=max(1, min(len(todo), cap)), mp_context=ctx) as pool:
+        with ProcessPoolExecutor(max_workers=max(1, min(len(todo), cap)), mp_context=ctx,
+                                 initializer=single_threaded_worker) as pool:
             futures = [pool.submit(record_to_cache, t, s, camera_size, progress, i) for i, (t, s) in enumerate(todo)]
             try:
                 for f in futures:

@@ -163,7 +163,8 @@ def render_contacts(cfg: TouchConfig, seed: int, counts: dict[str, int], catalog
 
     Why chunks: a worker task carries the config and catalogue there and a chunk's rows (with their images)
     back; a few contacts per task amortise that, and about eight chunks per worker keep the workers busy to
-    the end. Why ``spawn``: the caller may have imported torch, which a forked child must not inherit.
+    the end. Why ``spawn``: the caller may have imported torch, which a forked child must not inherit. Each
+    worker computes on one thread (:func:`embodied_r1.device.single_threaded_worker`).
 
     Args:
         cfg: Task settings.
@@ -197,7 +198,10 @@ def render_contacts(cfg: TouchConfig, seed: int, counts: dict[str, int], catalog
     chunks = [(split, range(a, min(a + size, n))) for split, n in counts.items() for a in range(0, n, size)]
     results: dict[tuple[str, int], list[dict]] = {}
     bars = {s: tqdm(total=n, desc=f"{desc} {s}", unit="contact", disable=not progress) for s, n in counts.items()}
-    with ProcessPoolExecutor(max_workers=min(num_workers, len(chunks)), mp_context=mp.get_context("spawn")) as pool:
+    from embodied_r1.device import single_threaded_worker
+
+    with ProcessPoolExecutor(max_workers=min(num_workers, len(chunks)), mp_context=mp.get_context("spawn"),
+                             initializer=single_threaded_worker) as pool:
         pending = {pool.submit(work, cfg, seed, split, idx, catalog): (split, idx)
                    for split, idx in chunks}
         try:

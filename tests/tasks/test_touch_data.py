@@ -247,6 +247,27 @@ def test_rows_do_not_depend_on_the_number_of_workers():
         assert len(one[split]) > 0 and one[split].data.table.equals(two[split].data.table), split
 
 
+def _blas_threads_chunk(cfg, seed, split, indices, catalog):
+    """A ``render_contacts`` work function reporting the BLAS threads of the worker it runs in."""
+    from threadpoolctl import threadpool_info
+
+    return [max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")] * len(indices)
+
+
+def test_render_workers_compute_on_one_thread_each():
+    """N workers with one BLAS thread per core each would oversubscribe the cores (on a 16-core GPU node
+    rendering got ~100x slower); each worker gets one thread, and the calling process keeps its own."""
+    from threadpoolctl import threadpool_info
+
+    from tasks.touch.data import render_contacts
+
+    before = [i["num_threads"] for i in threadpool_info()]
+    got = render_contacts(TouchConfig(**SMALL), 0, {"train": 4, "test": 2}, None, num_workers=2, progress=False,
+                          work=_blas_threads_chunk)
+    assert got == {"train": [1] * 4, "test": [1] * 2}
+    assert [i["num_threads"] for i in threadpool_info()] == before
+
+
 # ---------------------------------------------------------------- fresh objects, sensor randomisation
 
 
