@@ -42,6 +42,8 @@ class Args:
     test_contacts: int = 400
     image_size: int = 64
     """images are rendered with this longest side, then resized to a square"""
+    press_frames: int = 1
+    """frames per press (force rising): each frame of a train reading is an image, other parts keep the last"""
     catalog_size: int = 80
     """--data old: catalogue objects (80: 64 seen, 16 held out)"""
     random_sensor_fraction: float | None = None
@@ -86,12 +88,14 @@ def parse_args() -> Args:
 # Data: the touch task's own contacts, one image per reading
 # ==========================================================================================================
 def data_config(args: Args):
-    """The touch settings of ``--data``: level questions only, one frame, every non-train profile held out."""
+    """The touch settings of ``--data``: level questions only, ``press_frames`` frames (default one), every non-train
+    profile held out."""
     from envs.tactile import SENSORS
     from tasks.touch import TouchConfig
 
     common = dict(question_mix={"level": 1, "compare": 0, "superlative": 0, "conflict": 0, "cross_sensor": 0},
-                  visual_context_fraction=0.0, press_frames=1, image_size=args.image_size, sensors_per_contact=2,
+                  visual_context_fraction=0.0, press_frames=args.press_frames, image_size=args.image_size,
+                  sensors_per_contact=2,
                   train_sensors=TRAIN_SENSORS, heldout_sensor=[s for s in SENSORS if s not in TRAIN_SENSORS],
                   train_contacts=args.train_contacts, test_contacts=args.test_contacts)
     if args.data == "old":
@@ -126,9 +130,10 @@ def readings(cfg, seed: int, part: str, indices: range, catalog, size: int) -> l
         draw = draw_contact(cfg, seed, "test" if part == "test" else "train", i, catalog)
         for sensor, tag in draw.row_sensors:
             r = draw.readings[sensor][0]
-            img = np.asarray(r.frames[-1].resize((size, size), Image.BILINEAR), dtype=np.uint8)
             group = {"train": part, "heldout_material": "heldout_objects"}.get(tag, sensor)
-            out.append((img, np.array([r.levels[p] for p in PROPS]), group))
+            for frame in (r.frames if part == "train" else r.frames[-1:]):
+                img = np.asarray(frame.resize((size, size), Image.BILINEAR), dtype=np.uint8)
+                out.append((img, np.array([r.levels[p] for p in PROPS]), group))
     return out
 
 
@@ -139,6 +144,7 @@ def build_data(args: Args, cfg) -> dict[str, tuple]:
 
     from tqdm.auto import tqdm
 
+    from embodied_r1.device import single_threaded_worker
     from tasks.touch.catalog import make_catalog
 
     catalog = (make_catalog(cfg.num_materials, cfg.num_levels, cfg.heldout_material_fraction, args.seed)
@@ -153,7 +159,8 @@ def build_data(args: Args, cfg) -> dict[str, tuple]:
             items += readings(cfg, args.seed, split, idx, catalog, args.image_size)
             bar.update(len(idx))
     else:
-        with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn"),
+                                 initializer=single_threaded_worker) as pool:
             futures = [pool.submit(readings, cfg, args.seed, s, idx, catalog, args.image_size) for s, idx in chunks]
             for (_, idx), f in zip(chunks, futures):  # in chunk order: the same data for any number of workers
                 items += f.result()

@@ -13,6 +13,8 @@ cross-entropy stayed at ln 3 (nothing learned) while on difference views it fall
 Usage:
     python benchmarks/touch_tower.py --tactile-view raw --steps 300          # ~8 min on 2 CPU cores
     python benchmarks/touch_tower.py --tactile-view difference --steps 300
+    python benchmarks/touch_tower.py --lr 3e-4 --trainer-like --press-frames 4  # the encoder stage's optimisation
+                                                                             # and frames (docs/results/touch_encoder_v5/)
     python benchmarks/touch_tower.py --smoke                                 # seconds
 """
 
@@ -84,9 +86,22 @@ def parse_args():
     p.add_argument("--train-contacts", type=int, default=1500)
     p.add_argument("--test-contacts", type=int, default=150)
     p.add_argument("--image-size", type=int, default=112, help="rendered longest side (the processor resizes)")
+    p.add_argument("--press-frames", type=int, default=1,
+                   help="frames per press, force rising (the encoder stage renders 4): each frame of a train "
+                        "reading is a training image; evaluation reads the last (full-force) frame, as the probe does")
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay")
+    p.add_argument("--schedule", choices=("constant", "linear"), default="constant",
+                   help="learning rate over the steps: constant, or transformers' linear warm-up then decay to 0")
+    p.add_argument("--warmup", type=int, default=0, help="warm-up steps of --schedule linear")
+    p.add_argument("--max-grad-norm", type=float, default=0.0, help="clip the gradient norm to this (0: no clipping)")
+    p.add_argument("--bf16-autocast", action="store_true",
+                   help="run the forward pass under bf16 autocast on float32 weights (the Trainer's bf16=True)")
+    p.add_argument("--trainer-like", action="store_true",
+                   help="the encoder stage's optimisation (configs/touch_encoder_small_gpu.yaml under the Trainer): "
+                        "--schedule linear --warmup 50 --weight-decay 0.05 --max-grad-norm 1 --bf16-autocast")
     p.add_argument("--eval-every", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1, help="processes rendering the data")
@@ -103,6 +118,8 @@ def parse_args():
     p.add_argument("--out", default=None, help="write the results as JSON here")
     p.add_argument("--smoke", action="store_true", help="tiny sizes: runs in seconds on a CPU")
     a = p.parse_args()
+    if a.trainer_like:
+        a.schedule, a.warmup, a.weight_decay, a.max_grad_norm, a.bf16_autocast = "linear", 50, 0.05, 1.0, True
     if a.smoke:
         a.model, a.train_contacts, a.test_contacts, a.image_size = "tiny", 16, 4, 32
         a.steps, a.batch_size, a.eval_every, a.threads = 3, 8, 2, 1
@@ -113,6 +130,7 @@ def main() -> None:
     import dataclasses
 
     import torch
+    from transformers import get_scheduler
 
     from embodied_r1.config import ModelConfig
     from embodied_r1.models.factory import make_model, vision_tower
@@ -125,7 +143,8 @@ def main() -> None:
     torch.manual_seed(a.seed)
     np.random.seed(a.seed)
     cargs = tc.Args(train_contacts=a.train_contacts, test_contacts=a.test_contacts, image_size=a.image_size,
-                    workers=a.workers, seed=a.seed, tactile_view=a.tactile_view)
+                    workers=a.workers, seed=a.seed, tactile_view=a.tactile_view,
+                    press_frames=a.press_frames)
     cfg = tc.data_config(cargs)
     data, render_s = load_or_render(cargs, cfg, a.data_cache)
     model, processor = make_model(ModelConfig(name=a.model, dtype="float32", max_pixels=a.max_pixels or None),
@@ -135,14 +154,19 @@ def main() -> None:
     k = cfg.num_levels
     pool = Pool(a.pool, tower.config.out_hidden_size, device)
     head = torch.nn.Linear(pool.out_dim, len(tc.PROPS) * k).to(device)
-    opt = torch.optim.AdamW(list(tower.parameters()) + list(head.parameters()) + pool.parameters(), lr=a.lr,
-                            weight_decay=0.01)
+    params = list(tower.parameters()) + list(head.parameters()) + pool.parameters()
+    opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=a.weight_decay)
+    sched = get_scheduler(a.schedule if a.schedule == "linear" else "constant", opt, num_warmup_steps=a.warmup,
+                          num_training_steps=a.steps)
     ip = processor.image_processor
+    autocast = torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=a.bf16_autocast)
 
     def logits(images: np.ndarray):
         batch = ip(images=list(images.transpose(0, 2, 3, 1)), return_tensors="pt")
-        lat = image_latents(tower, batch["pixel_values"].to(device), batch["image_grid_thw"].to(device))
-        return head(torch.stack([pool(z) for z in lat])).view(-1, len(tc.PROPS), k)
+        with autocast:
+            lat = image_latents(tower, batch["pixel_values"].to(device), batch["image_grid_thw"].to(device))
+            out = head(torch.stack([pool(z) for z in lat]))
+        return out.float().view(-1, len(tc.PROPS), k)
 
     @torch.no_grad()
     def evaluate() -> dict:
@@ -158,7 +182,7 @@ def main() -> None:
 
     x_train, y_train = data["train"]
     y_train = torch.as_tensor(y_train).long()
-    history, losses = [], []
+    history, losses, norms = [], [], []
     t0 = time.perf_counter()
     for step in range(1, a.steps + 1):
         idx = np.random.randint(0, len(x_train), a.batch_size)
@@ -166,10 +190,14 @@ def main() -> None:
                                                  y_train[idx].reshape(-1).to(device))
         opt.zero_grad()
         loss.backward()
+        norms.append(float(torch.nn.utils.clip_grad_norm_(params, a.max_grad_norm or float("inf"))))
         opt.step()
+        sched.step()
         losses.append(loss.item())
         if step % a.eval_every == 0 or step == a.steps:
-            row = {"step": step, "loss": float(np.mean(losses[-a.eval_every:])), "acc": evaluate()}
+            row = {"step": step, "loss": float(np.mean(losses[-a.eval_every:])),
+                   "grad_norm_median": float(np.median(norms[-a.eval_every:])), "lr": sched.get_last_lr()[0],
+                   "acc": evaluate()}
             history.append(row)
             print(f"step {step:5d}  loss {row['loss']:.3f}  " + "  ".join(
                 f"{g}: " + "/".join(f"{row['acc'][g][p]:.2f}" for p in tc.PROPS) for g in row["acc"]), flush=True)
@@ -180,7 +208,8 @@ def main() -> None:
     for g, acc in final["acc"].items():
         print(f"  {g:16s} " + " / ".join(f"{acc[p]:.3f}" for p in tc.PROPS))
     result = {"args": vars(a), "device": device, "torch": torch.__version__, "render_s": render_s,
-              "train_s": time.perf_counter() - t0, "tokens_per_image": tokens, "ln_k": float(np.log(k)), "history": history,
+              "train_s": time.perf_counter() - t0, "train_images": len(x_train), "tokens_per_image": tokens,
+              "ln_k": float(np.log(k)), "history": history,
               "final": final["acc"]}
     if a.out:
         Path(a.out).write_text(json.dumps(result, indent=1))

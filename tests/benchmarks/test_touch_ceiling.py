@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from tests.benchmarks.test_smoke import _run
 
@@ -56,22 +57,42 @@ def test_touch_tower_smoke(tmp_path):
         assert set(acc) == {"hardness", "roughness", "bumpiness"} and all(0 <= v <= 1 for v in acc.values())
     assert "tiny tower, difference view, mean pool," in stdout and " 3 steps: accuracy" in stdout
     assert result["tokens_per_image"] >= 1
+    assert [h["lr"] for h in result["history"]] == [1e-3, 1e-3]  # constant by default
+
+
+def test_touch_tower_trainer_like_follows_the_encoder_stage_schedule(tmp_path):
+    """``--trainer-like``: the Trainer's linear warm-up (50 steps), weight decay, clipping and bf16 autocast."""
+    out = tmp_path / "tower.json"
+    _run("touch_tower.py", ["--smoke", "--device", "cpu", "--trainer-like", "--lr", "5e-4", "--out", str(out)],
+         tmp_path)
+    result = json.loads(out.read_text())
+    a = result["args"]
+    assert (a["schedule"], a["warmup"], a["weight_decay"], a["max_grad_norm"], a["bf16_autocast"]) == (
+        "linear", 50, 0.05, 1.0, True)
+    assert [h["lr"] for h in result["history"]] == pytest.approx([5e-4 * 2 / 50, 5e-4 * 3 / 50])
+    assert all(h["grad_norm_median"] > 0 for h in result["history"])
 
 
 def test_touch_tower_sweep_smoke(tmp_path):
-    """The sweep script renders once, runs each variant on the cached images and prints one row per variant."""
+    """The sweep script renders once, runs each variant on the cached images (a variant of other images on its own
+    cache), prints one row per variant and draws the held-out accuracy per evaluation."""
     import os
     import subprocess
 
     root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "SMOKE": "1", "VARIANTS": "mean_112 attention_112", "PARALLEL": "2"}
+    variants = {"mean_112", "attention_112", "mean_112_lr3e-4_frames4"}
+    env = {**os.environ, "SMOKE": "1", "VARIANTS": " ".join(sorted(variants)), "PARALLEL": "2"}
     res = subprocess.run(["bash", str(root / "experiments" / "touch_tower_sweep.sh"), str(tmp_path)], env=env,
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
-    rows = {line.split()[0] for line in res.stdout.splitlines()[1:] if line.strip()}
-    assert rows == {"mean_112", "attention_112"}, res.stdout
-    pools = {json.loads((tmp_path / f"{v}.json").read_text())["args"]["pool"] for v in rows}
-    assert pools == {"mean", "attention"} and not (tmp_path / "images.npz").exists()
+    table = res.stdout.split("\n\n")[0].splitlines()[1:]
+    assert {line.split()[0] for line in table} == variants, res.stdout
+    got = {v: json.loads((tmp_path / f"{v}.json").read_text()) for v in variants}
+    assert {r["args"]["pool"] for r in got.values()} == {"mean", "attention"}
+    # every frame of a 4-frame press is a training image; the other variants read one frame per reading
+    assert got["mean_112_lr3e-4_frames4"]["train_images"] == 4 * got["mean_112"]["train_images"] > 0
+    assert got["mean_112"]["train_images"] == got["attention_112"]["train_images"]
+    assert (tmp_path / "heldout_accuracy.png").stat().st_size > 0 and not list(tmp_path.glob("images*.npz"))
     bad = subprocess.run(["bash", str(root / "experiments" / "touch_tower_sweep.sh"), str(tmp_path / "x")],
                          env={**env, "VARIANTS": "nope"}, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown variant 'nope'" in bad.stderr
@@ -85,15 +106,17 @@ def test_touch_encoder_ablation_smoke(tmp_path):
 
     root = Path(__file__).resolve().parents[2]
     script = str(root / "experiments" / "touch_encoder_ablation.sh")
-    env = {**os.environ, "SMOKE": "1", "VARIANTS": "full property_only", "HF_HUB_OFFLINE": "1", "PARALLEL": "2"}
+    env = {**os.environ, "SMOKE": "1", "VARIANTS": "full property_only_native", "HF_HUB_OFFLINE": "1", "PARALLEL": "2"}
     res = subprocess.run(["bash", script, str(tmp_path)], env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     rows = {line.split()[0]: line for line in res.stdout.splitlines()[1:] if line.strip()}
-    assert set(rows) == {"full", "property_only"} and "no probe" not in res.stdout, res.stdout
+    assert set(rows) == {"full", "property_only_native"} and "no probe" not in res.stdout, res.stdout
     train = {v: [json.loads(x) for x in (tmp_path / v / "metrics.jsonl").read_text().splitlines()] for v in rows}
     terms = {v: {k for r in rs if r.get("kind") == "train" for k in r if k.endswith("_loss")} for v, rs in train.items()}
     assert terms["full"] == {"jepa_loss", "property_loss", "contrastive_loss"}
-    assert terms["property_only"] == {"property_loss"}
+    assert terms["property_only_native"] == {"property_loss"}
+    sizes = {v: yaml.safe_load((tmp_path / v / "config.yaml").read_text())["touch"]["image_size"] for v in rows}
+    assert sizes == {"full": 112, "property_only_native": None}  # the config's 112 px, and the sensors' own sizes
     bad = subprocess.run(["bash", script, str(tmp_path / "x")], env={**env, "VARIANTS": "nope"},
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown variant 'nope'" in bad.stderr
