@@ -8,8 +8,9 @@
 # Each variant writes OUT_DIR/<variant>/ (a run folder: metrics.jsonl, plots/encoder_probe.png) and
 # OUT_DIR/<variant>.log. Set VARIANTS="name ..." to run some only; EVENTS, STEPS and WORKERS (rendering processes
 # per variant) size the runs. A variant whose probe is on record is skipped, so a second call continues.
-# PARALLEL variants run at a time (default 1): each renders its own presses, and four renderers side by side on
-# 16 cores were so slow that none of four variants finished in 10 minutes (docs/results/touch_encoder_v5/).
+# PARALLEL variants run at a time (default 1), each rendering its own presses with WORKERS processes of one thread
+# each: two variants of 7 workers side by side took 197 s for 4,000 events and 2,000 steps (nvidia-h100-x1,
+# docs/results/touch_encoder_v5/).
 set -euo pipefail
 out=${1:?usage: touch_encoder_ablation.sh OUT_DIR}
 mkdir -p "$out"
@@ -21,9 +22,11 @@ declare -A args=(
   [no_contrastive]="encoder.contrastive_weight=0"
   [lr1e-4]="encoder.learning_rate=1e-4"
   [property_x4]="encoder.property_weight=4"
-  [property_only_112]="encoder.jepa_weight=0 encoder.contrastive_weight=0 touch.image_size=112"
+  # The config renders tactile images at 112 px; these read the sensors' native sizes (42-96 px), as it did before.
+  [full_native]="touch.image_size=null"
+  [property_only_native]="encoder.jepa_weight=0 encoder.contrastive_weight=0 touch.image_size=null"
 )
-order=(full property_only no_jepa lr1e-4 no_contrastive property_x4 property_only_112)
+order=(full property_only no_jepa lr1e-4 no_contrastive property_x4 full_native property_only_native)
 source "$here/experiments/variants_lib.sh"
 pick_variants full property_only no_jepa lr1e-4
 if [[ -n ${SMOKE:-} ]]; then
@@ -49,14 +52,14 @@ import json, sys
 from pathlib import Path
 out = Path(sys.argv[1])
 props = ("hardness", "roughness", "bumpiness")
-print(f"{'variant':16s} held-out objects: {' / '.join(props)}    held-out sensor                majority (objects)")
+print(f"{'variant':21s} held-out objects: {' / '.join(props)}    held-out sensor                majority (objects)")
 for v in sys.argv[2:]:
     f = out / v / "metrics.jsonl"
     rows = [json.loads(l) for l in f.read_text().splitlines()] if f.exists() else []
     probe = next((r for r in rows if r.get("kind") == "probe"), None)
     if probe is None:
-        print(f"{v:16s} no probe (see {v}.log)"); continue
+        print(f"{v:21s} no probe (see {v}.log)"); continue
     fmt = lambda s, k="probe": " / ".join(f"{probe.get(f'{k}/{s}/{p}', float('nan')):.3f}" for p in props)
-    print(f"{v:16s} {fmt('heldout_objects'):36s} {fmt('heldout_sensor'):30s} {fmt('heldout_objects', 'probe_majority')}")
+    print(f"{v:21s} {fmt('heldout_objects'):36s} {fmt('heldout_sensor'):30s} {fmt('heldout_objects', 'probe_majority')}")
 PY
 exit $failed
