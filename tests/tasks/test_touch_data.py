@@ -292,6 +292,20 @@ def test_fresh_objects_are_new_every_contact_and_held_out_by_the_level_rule():
     assert combos["test"] <= set(level_combos("test", 3)) and not combos["train"] & combos["test"]
 
 
+@pytest.mark.parametrize("k", [2, 3, 4])
+def test_the_heldout_rule_never_pairs_a_training_combination_with_the_true_third_level(k):
+    """The structure behind bumpiness falling below the majority under label-only heads
+    (docs/results/touch_encoder_v5/, section 4): for every held-out combination, the training combinations that
+    share any two of its levels have every level of the third property except the held-out one."""
+    from tasks.touch.objects import level_combos
+
+    train = set(level_combos("train", k))
+    for held in level_combos("test", k):
+        for j in range(3):
+            seen = {c[j] for c in train if all(c[i] == held[i] for i in range(3) if i != j)}
+            assert seen == set(range(k)) - {held[j]}, (held, j, seen)
+
+
 def test_catalog_mode_keeps_the_rows_of_data_version_2():
     """``objects=catalog`` without sensor randomisation builds the very rows of the code before fresh objects
     (digest of the label columns and decoded pixels, recorded at commit 2d23052 with the same config)."""
