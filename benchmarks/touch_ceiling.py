@@ -67,8 +67,8 @@ class Args:
 def parse_args() -> Args:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", choices=("new", "old"), default=Args.data)
-    for name in ("train_contacts", "test_contacts", "image_size", "catalog_size", "width", "epochs", "batch_size",
-                 "seed", "workers", "threads"):
+    for name in ("train_contacts", "test_contacts", "image_size", "press_frames", "catalog_size", "width", "epochs",
+                 "batch_size", "seed", "workers", "threads"):
         p.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(Args, name))
     p.add_argument("--lr", type=float, default=Args.lr)
     p.add_argument("--random-sensor-fraction", type=float, default=None)

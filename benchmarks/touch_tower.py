@@ -14,7 +14,7 @@ Usage:
     python benchmarks/touch_tower.py --tactile-view raw --steps 300          # ~8 min on 2 CPU cores
     python benchmarks/touch_tower.py --tactile-view difference --steps 300
     python benchmarks/touch_tower.py --lr 3e-4 --trainer-like --press-frames 4  # the encoder stage's optimisation
-                                                                             # and frames (docs/results/touch_encoder_v5/)
+                                                            # and frames (docs/results/touch_encoder_v5/)
     python benchmarks/touch_tower.py --smoke                                 # seconds
 """
 
@@ -64,17 +64,33 @@ class Pool:
         return (w[:, None] * z).sum(0)
 
 
+#: The settings a cached image set depends on; a cache rendered with others is refused.
+CACHE_KEYS = ("train_contacts", "test_contacts", "image_size", "press_frames", "tactile_view", "seed")
+
+
 def load_or_render(cargs, cfg, cache: str | None) -> tuple[dict, float]:
-    """The rendered groups (``touch_ceiling.build_data``), from ``cache`` when it holds them; seconds spent."""
+    """The rendered groups (``touch_ceiling.build_data``), from ``cache`` when it holds them; seconds spent.
+
+    Raises:
+        SystemExit: ``cache`` exists but was rendered with other settings (one line naming them).
+    """
+    import os
+
     t0 = time.perf_counter()
+    meta = json.dumps({k: getattr(cargs, k) for k in CACHE_KEYS}, sort_keys=True)
     if cache and Path(cache).exists():
         with np.load(cache) as f:
+            had = str(f["meta"]) if "meta" in f.files else "unknown settings"
+            if had != meta:
+                raise SystemExit(f"touch_tower: the image cache {cache} was rendered with {had}, not {meta}: delete "
+                                 f"it or pass another --data-cache")
             names = [k[:-2] for k in f.files if k.endswith("_x")]
             return {n: (f[n + "_x"], f[n + "_y"]) for n in names}, time.perf_counter() - t0
     data = tc.build_data(cargs, cfg)
     if cache:
-        tmp = Path(cache).with_suffix(".tmp.npz")
-        np.savez(tmp, **{f"{n}_{s}": v for n, (x, y) in data.items() for s, v in (("x", x), ("y", y))})
+        tmp = Path(cache).with_suffix(f".{os.getpid()}.tmp.npz")  # one per process: runs rendering at once
+        np.savez(tmp, meta=np.array(meta), **{f"{n}_{s}": v for n, (x, y) in data.items()
+                                               for s, v in (("x", x), ("y", y))})
         tmp.replace(cache)  # whole or absent: a parallel run never reads half a file
     return data, time.perf_counter() - t0
 
@@ -95,13 +111,15 @@ def parse_args():
     p.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay")
     p.add_argument("--schedule", choices=("constant", "linear"), default="constant",
                    help="learning rate over the steps: constant, or transformers' linear warm-up then decay to 0")
-    p.add_argument("--warmup", type=int, default=0, help="warm-up steps of --schedule linear")
+    p.add_argument("--warmup", type=int, default=0, help="warm-up steps (both schedules)")
     p.add_argument("--max-grad-norm", type=float, default=0.0, help="clip the gradient norm to this (0: no clipping)")
     p.add_argument("--bf16-autocast", action="store_true",
                    help="run the forward pass under bf16 autocast on float32 weights (the Trainer's bf16=True)")
     p.add_argument("--trainer-like", action="store_true",
-                   help="the encoder stage's optimisation (configs/touch_encoder_small_gpu.yaml under the Trainer): "
-                        "--schedule linear --warmup 50 --weight-decay 0.05 --max-grad-norm 1 --bf16-autocast")
+                   help="the encoder stage's optimisation on a GPU (configs/touch_encoder_small_gpu.yaml under the "
+                        "Trainer): --schedule linear --warmup 50 --weight-decay 0.05 --max-grad-norm 1 "
+                        "--bf16-autocast, replacing those flags (bf16 autocast also on a CPU, where the Trainer "
+                        "would not use it)")
     p.add_argument("--eval-every", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1, help="processes rendering the data")
@@ -115,6 +133,9 @@ def parse_args():
     p.add_argument("--data-cache", default=None,
                    help="an .npz of the rendered images: read when it exists, written otherwise (runs of other "
                         "model settings then train on the very same images)")
+    p.add_argument("--render-only", action="store_true",
+                   help="render the images into --data-cache and stop (the sweep renders each cache once, before "
+                        "its variants train side by side)")
     p.add_argument("--out", default=None, help="write the results as JSON here")
     p.add_argument("--smoke", action="store_true", help="tiny sizes: runs in seconds on a CPU")
     a = p.parse_args()
@@ -146,7 +167,12 @@ def main() -> None:
                     workers=a.workers, seed=a.seed, tactile_view=a.tactile_view,
                     press_frames=a.press_frames)
     cfg = tc.data_config(cargs)
+    if a.render_only and not a.data_cache:
+        raise SystemExit("touch_tower: --render-only needs --data-cache (where to write the images)")
     data, render_s = load_or_render(cargs, cfg, a.data_cache)
+    if a.render_only:
+        print(f"images in {a.data_cache} ({render_s:.0f} s)")
+        return
     model, processor = make_model(ModelConfig(name=a.model, dtype="float32", max_pixels=a.max_pixels or None),
                                   seed=a.seed)
     tower = vision_tower(model).float().to(device).train()
@@ -155,9 +181,11 @@ def main() -> None:
     pool = Pool(a.pool, tower.config.out_hidden_size, device)
     head = torch.nn.Linear(pool.out_dim, len(tc.PROPS) * k).to(device)
     params = list(tower.parameters()) + list(head.parameters()) + pool.parameters()
-    opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=a.weight_decay)
-    sched = get_scheduler(a.schedule if a.schedule == "linear" else "constant", opt, num_warmup_steps=a.warmup,
-                          num_training_steps=a.steps)
+    # As the Trainer: no weight decay on biases and norm weights (every 1-d parameter here).
+    opt = torch.optim.AdamW([{"params": [q for q in params if q.ndim >= 2], "weight_decay": a.weight_decay},
+                             {"params": [q for q in params if q.ndim < 2], "weight_decay": 0.0}], lr=a.lr)
+    name = a.schedule if a.schedule == "linear" else ("constant_with_warmup" if a.warmup else "constant")
+    sched = get_scheduler(name, opt, num_warmup_steps=a.warmup, num_training_steps=a.steps)
     ip = processor.image_processor
     autocast = torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=a.bf16_autocast)
 

@@ -95,10 +95,13 @@ def single_threaded_worker() -> None:
     import os
     import sys
 
-    from threadpoolctl import threadpool_limits
-
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = "1"
-    threadpool_limits(limits=1)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # an environment installed before it was a dependency: slower, never broken
+        pass
+    else:
+        threadpool_limits(limits=1)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What makes the `small` preset's vision tower read a touch property: the tower plus one K-way head per property,
 # trained on the labels themselves (benchmarks/touch_tower.py), over head pooling, token budget and learning rate,
-# every variant on the very same rendered images. The encoder stage can teach the tower no more than this.
+# every variant on the very same rendered images (but `_frames4`, rendered with 4 frames a press). The encoder stage
+# can teach the tower no more than this.
 #
 #   bash experiments/touch_tower_sweep.sh OUT_DIR                 # GPU sizes
 #   IMAGE_SIZE=224 bash experiments/touch_tower_sweep.sh OUT_DIR  # rendered at 224 px (what the *_224 variants need
@@ -34,7 +35,8 @@ declare -A args=(
   [mean_112_lr3e-4_trainer]="--pool mean --lr 3e-4 --trainer-like"
   [mean_112_lr3e-4_frames4]="--pool mean --lr 3e-4 --press-frames 4"
 )
-# Variants whose images differ (more frames per press) render their own cache, named by these arguments.
+# Variants whose images differ (more frames per press) render their own cache, named by these arguments. Their
+# images are other draws (each frame draws its own noise), so their held-out sets are not the others' either.
 declare -A data_args=([mean_112_lr3e-4_frames4]="--press-frames 4")
 order=(mean_112 attention_112 meanmax_112 max_112 mean_224 attention_224 mean_112_lr3e-4 attention_112_lr3e-4
        attention_224_lr3e-4 mean_112_lr3e-4_linear mean_112_lr3e-4_clip mean_112_lr3e-4_bf16 mean_112_lr3e-4_trainer
@@ -55,11 +57,17 @@ run() {
   python3 "$here/benchmarks/touch_tower.py" "${size[@]}" --data-cache "$(cache_of "$v")" ${args[$v]} --out "$out/$v.json.tmp" \
     > "$out/$v.log" 2>&1 && mv "$out/$v.json.tmp" "$out/$v.json"
 }
-# The first variant renders the images (and caches them); the rest read the cache (a variant of other data renders
-# its own).
-run "${chosen[0]}" || { echo "touch_tower_sweep: ${chosen[0]} failed, see $out/${chosen[0]}.log" >&2; tail -5 "$out/${chosen[0]}.log" >&2; exit 1; }
+# Each image cache is rendered once, one after the other, before the variants that read it train side by side.
+for v in "${chosen[@]}"; do
+  c=$(cache_of "$v")
+  [[ -f $out/$v.json || -f $c ]] && continue
+  log=$out/render_$(basename "$c" .npz).log
+  # shellcheck disable=SC2086
+  python3 "$here/benchmarks/touch_tower.py" "${size[@]}" --data-cache "$c" ${data_args[$v]:-} --render-only > "$log" 2>&1 \
+    || { echo "touch_tower_sweep: rendering $c failed, see $log" >&2; tail -5 "$log" >&2; exit 1; }
+done
 failed=0
-run_limited "${PARALLEL:-4}" run "${chosen[@]:1}" || failed=1
+run_limited "${PARALLEL:-4}" run "${chosen[@]}" || failed=1
 rm -f "$out"/images*.npz
 python3 - "$out" "${chosen[@]}" <<'PY'
 import json, sys

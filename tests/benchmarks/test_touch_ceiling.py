@@ -73,6 +73,24 @@ def test_touch_tower_trainer_like_follows_the_encoder_stage_schedule(tmp_path):
     assert all(h["grad_norm_median"] > 0 for h in result["history"])
 
 
+def test_touch_tower_refuses_a_cache_of_other_images(tmp_path):
+    """``--render-only`` writes the image cache; a run with other data settings on that cache stops with one line
+    instead of training on images it did not ask for."""
+    import subprocess
+    import sys
+
+    cache = tmp_path / "images.npz"
+    stdout = _run("touch_tower.py", ["--smoke", "--device", "cpu", "--data-cache", str(cache), "--render-only"],
+                  tmp_path)
+    assert cache.exists() and "images in" in stdout
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "touch_tower.py"
+    res = subprocess.run([sys.executable, str(script), "--smoke", "--device", "cpu", "--data-cache", str(cache),
+                          "--press-frames", "4"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert res.returncode != 0 and '"press_frames": 1' in res.stderr and "delete it or pass another --data-cache" \
+        in res.stderr, res.stderr[-2000:]
+    assert "Traceback" not in res.stderr
+
+
 def test_touch_tower_sweep_smoke(tmp_path):
     """The sweep script renders once, runs each variant on the cached images (a variant of other images on its own
     cache), prints one row per variant and draws the held-out accuracy per evaluation."""
@@ -81,7 +99,8 @@ def test_touch_tower_sweep_smoke(tmp_path):
 
     root = Path(__file__).resolve().parents[2]
     variants = {"mean_112", "attention_112", "mean_112_lr3e-4_frames4"}
-    env = {**os.environ, "SMOKE": "1", "VARIANTS": " ".join(sorted(variants)), "PARALLEL": "2"}
+    # the variant of other images first: each cache is still rendered once, before the variants train
+    env = {**os.environ, "SMOKE": "1", "VARIANTS": "mean_112_lr3e-4_frames4 mean_112 attention_112", "PARALLEL": "3"}
     res = subprocess.run(["bash", str(root / "experiments" / "touch_tower_sweep.sh"), str(tmp_path)], env=env,
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
@@ -93,6 +112,8 @@ def test_touch_tower_sweep_smoke(tmp_path):
     assert got["mean_112_lr3e-4_frames4"]["train_images"] == 4 * got["mean_112"]["train_images"] > 0
     assert got["mean_112"]["train_images"] == got["attention_112"]["train_images"]
     assert (tmp_path / "heldout_accuracy.png").stat().st_size > 0 and not list(tmp_path.glob("images*.npz"))
+    renders = sorted(f.name for f in tmp_path.glob("render_*.log"))
+    assert renders == ["render_images.log", "render_images_press_frames_4.log"]
     bad = subprocess.run(["bash", str(root / "experiments" / "touch_tower_sweep.sh"), str(tmp_path / "x")],
                          env={**env, "VARIANTS": "nope"}, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown variant 'nope'" in bad.stderr
