@@ -131,9 +131,9 @@ def readings(cfg, seed: int, part: str, indices: range, catalog, size: int) -> l
         for sensor, tag in draw.row_sensors:
             r = draw.readings[sensor][0]
             group = {"train": part, "heldout_material": "heldout_objects"}.get(tag, sensor)
+            levels = np.array([r.levels[p] for p in PROPS])
             for frame in (r.frames if part == "train" else r.frames[-1:]):
-                img = np.asarray(frame.resize((size, size), Image.BILINEAR), dtype=np.uint8)
-                out.append((img, np.array([r.levels[p] for p in PROPS]), group))
+                out.append((np.asarray(frame.resize((size, size), Image.BILINEAR), dtype=np.uint8), levels, group))
     return out
 
 

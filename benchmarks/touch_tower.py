@@ -95,6 +95,23 @@ def load_or_render(cargs, cfg, cache: str | None) -> tuple[dict, float]:
     return data, time.perf_counter() - t0
 
 
+def trainer_like_settings() -> dict:
+    """``--trainer-like``: the optimisation the encoder stage of ``configs/touch_encoder_small_gpu.yaml`` gets from
+    ``transformers.Trainer`` on a GPU, read from that config and the Trainer's defaults (so it follows them)."""
+    import dataclasses
+
+    import yaml
+    from transformers import TrainingArguments
+
+    from embodied_r1.stages.encoder_config import EncoderConfig
+
+    config = Path(__file__).resolve().parents[1] / "configs" / "touch_encoder_small_gpu.yaml"
+    ecfg = EncoderConfig(**yaml.safe_load(config.read_text())["encoder"])
+    trainer = {f.name: f.default for f in dataclasses.fields(TrainingArguments)}
+    return {"schedule": str(trainer["lr_scheduler_type"]), "warmup": ecfg.warmup_steps,
+            "weight_decay": ecfg.weight_decay, "max_grad_norm": trainer["max_grad_norm"], "bf16_autocast": True}
+
+
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="small", help="offline preset whose tower is trained (tiny, small, ...)")
@@ -117,9 +134,9 @@ def parse_args():
                    help="run the forward pass under bf16 autocast on float32 weights (the Trainer's bf16=True)")
     p.add_argument("--trainer-like", action="store_true",
                    help="the encoder stage's optimisation on a GPU (configs/touch_encoder_small_gpu.yaml under the "
-                        "Trainer): --schedule linear --warmup 50 --weight-decay 0.05 --max-grad-norm 1 "
-                        "--bf16-autocast, replacing those flags (bf16 autocast also on a CPU, where the Trainer "
-                        "would not use it)")
+                        "Trainer, read from both; today --schedule linear --warmup 50 --weight-decay 0.05 "
+                        "--max-grad-norm 1 --bf16-autocast), replacing those flags (bf16 autocast also on a CPU, "
+                        "where the Trainer would not use it)")
     p.add_argument("--eval-every", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1, help="processes rendering the data")
@@ -140,7 +157,7 @@ def parse_args():
     p.add_argument("--smoke", action="store_true", help="tiny sizes: runs in seconds on a CPU")
     a = p.parse_args()
     if a.trainer_like:
-        a.schedule, a.warmup, a.weight_decay, a.max_grad_norm, a.bf16_autocast = "linear", 50, 0.05, 1.0, True
+        vars(a).update(trainer_like_settings())
     if a.smoke:
         a.model, a.train_contacts, a.test_contacts, a.image_size = "tiny", 16, 4, 32
         a.steps, a.batch_size, a.eval_every, a.threads = 3, 8, 2, 1
