@@ -8,7 +8,8 @@ per property. A ``val`` group of unseen train-split contacts (named sensors) sep
 the seen catalogue objects, pressed anew) and combination priors (new: fresh objects of the train level
 combinations) from reading the image.
 
-``--data new`` uses the touch task's defaults (fresh objects held out by the level rule, sensor randomisation);
+``--data new`` uses the touch task's defaults (fresh objects held out by the level rule, sensor randomisation;
+``--objects fresh_parameters`` holds them out by their continuous parameters instead);
 ``--data old`` the ``data_version`` 2 behaviour (a catalogue of ``--catalog-size`` objects, 20 % held out, named
 sensors only). The goal for the data: the ceiling through a held-out sensor within 0.1 of the ceiling on held-out
 objects.
@@ -50,6 +51,9 @@ class Args:
     """override of touch.random_sensor_fraction (--data new only)"""
     tactile_view: str | None = None
     """override of touch.tactile_view (--data new only; old data is always raw, as data version 2 was)"""
+    objects: str | None = None
+    """override of touch.objects (--data new only): fresh (held out by level combination, the default) or
+    fresh_parameters (held out by continuous parameters at every level combination)"""
     width: int = 32
     epochs: int = 15
     batch_size: int = 128
@@ -72,6 +76,8 @@ def parse_args() -> Args:
         p.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(Args, name))
     p.add_argument("--lr", type=float, default=Args.lr)
     p.add_argument("--random-sensor-fraction", type=float, default=None)
+    p.add_argument("--objects", choices=("fresh", "fresh_parameters"), default=None,
+                   help="--data new: how held-out objects are chosen (default: the task's, fresh)")
     p.add_argument("--tactile-view", choices=VIEWS, default=None,
                    help="what the CNN sees of each frame (--data new; default: the touch task's default)")
     p.add_argument("--device", default=Args.device, help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
@@ -104,6 +110,8 @@ def data_config(args: Args):
     extra = {} if args.random_sensor_fraction is None else {"random_sensor_fraction": args.random_sensor_fraction}
     if args.tactile_view is not None:
         extra["tactile_view"] = args.tactile_view
+    if args.objects is not None:
+        extra["objects"] = args.objects
     return TouchConfig(**common, **extra)
 
 

@@ -34,7 +34,7 @@ BUMP_AMP_RANGE = (0.02, 0.30)  # mm bump height
 BUMP_COUNT_MAX = 8
 # Shape size (mm): sphere/cylinder radius of curvature, flat-punch face radius, edge tip radius.
 SHAPE_SIZE_RANGE = {"sphere": (4.0, 10.0), "flat": (2.5, 5.0), "cylinder": (3.0, 8.0), "edge": (0.4, 1.5)}
-_LEVEL_JITTER = 0.3  # +-fraction of one level step; keeps a gap of 0.4 steps between levels
+LEVEL_JITTER = 0.3  # +-fraction of one level step; keeps a gap of 0.4 steps between levels
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def level_unit(rng: np.random.Generator, level: int, num_levels: int) -> float:
     Returns:
         ``(level + U(-0.3, 0.3)) / (K - 1)``, reflected at 0 and 1 so the end bands stay uniform.
     """
-    u = (level + rng.uniform(-_LEVEL_JITTER, _LEVEL_JITTER)) / (num_levels - 1)
+    u = (level + rng.uniform(-LEVEL_JITTER, LEVEL_JITTER)) / (num_levels - 1)
     if u < 0.0:
         u = -u
     elif u > 1.0:

@@ -30,7 +30,7 @@ QUESTION_TYPES = ("level", "compare", "superlative", "conflict", "cross_sensor")
 #: Counterfactual variant name -> the core's mode (Touch-R1: tactile removed, shuffled, noise-masked).
 COUNTERFACTUAL_MODES = {"removed": "remove", "shuffled": "swap", "noise": "noise"}
 REAL_FORMATS = ("octopi", "octopi15", "ssvtp")
-OBJECT_MODES = ("fresh", "catalog")
+OBJECT_MODES = ("fresh", "fresh_parameters", "catalog")
 REAL_MODES = ("replace", "add")
 
 
@@ -74,7 +74,10 @@ class TouchConfig:
         properties: Properties asked about, from hardness, roughness, bumpiness.
         objects: ``fresh`` (default): every contact presses new objects with fresh material parameters, and
             held-out objects are those whose level combination is reserved for ``test`` by the rule of
-            :mod:`tasks.touch.objects` (sum of the three levels = K-1 modulo K); ``catalog``: a fixed catalogue
+            :mod:`tasks.touch.objects` (sum of the three levels = K-1 modulo K); ``fresh_parameters``: fresh
+            objects of every level combination on both sides, held out by their continuous parameters (bands of
+            distance from the level's centre, :func:`tasks.touch.objects.is_heldout_material`), so the labels'
+            joint distribution is the same in train and test; ``catalog``: a fixed catalogue
             of ``num_materials`` objects pressed again and again, ``heldout_material_fraction`` of them held out
             (the behaviour of ``data_version`` 2).
         num_materials: Objects in the simulated catalogue (``objects: catalog`` only); each has fixed physical

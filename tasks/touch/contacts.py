@@ -159,7 +159,8 @@ def _objects(cfg: TouchConfig, seed: int, split: str, i: int, qtype: str, prop: 
         qtype, idx = _pick_objects(qtype, prop, catalog.pool(split), catalog, rng)
         return qtype, [catalog.materials[j] for j in idx], [catalog.ids[j] for j in idx]
     orng = np.random.default_rng([seed, SPLIT_CODES[split], i, OBJECT_STREAM])
-    materials = fresh_objects(qtype, prop, split, cfg.num_levels, orng)
+    rule = "parameters" if cfg.objects == "fresh_parameters" else "levels"
+    materials = fresh_objects(qtype, prop, split, cfg.num_levels, orng, rule)
     return qtype, materials, fresh_object_ids(f"{split}-{i:05d}", len(materials))
 
 

@@ -34,7 +34,7 @@ import numpy as np
 from tasks.touch.catalog import Catalog, make_catalog
 from tasks.touch.config import TouchConfig
 from tasks.touch.contacts import SPLIT_CODES, WORDING_STREAM, draw_contact, rank_sensors  # noqa: F401 - re-exported
-from tasks.touch.objects import HELDOUT_RULE
+from tasks.touch.objects import HELDOUT_RULE, PARAMETER_RULE
 from tasks.touch.questions import make_row
 
 
@@ -234,7 +234,7 @@ def dataset_card(cfg: TouchConfig, ds) -> dict:
     gen = {
         "simulated": cfg.real_data is None or cfg.real_data_mode == "add",
         "num_levels": cfg.num_levels, "properties": cfg.properties, "objects": cfg.objects,
-        "heldout_rule": HELDOUT_RULE if cfg.objects == "fresh" else None, "num_materials": cfg.num_materials,
+        "heldout_rule": {"fresh": HELDOUT_RULE, "fresh_parameters": PARAMETER_RULE}.get(cfg.objects), "num_materials": cfg.num_materials,
         "heldout_material_fraction": cfg.heldout_material_fraction, "train_sensors": cfg.train_sensors,
         "heldout_sensor": cfg.heldout_sensor, "random_sensor_fraction": cfg.random_sensor_fraction,
         "sensors_per_contact": cfg.sensors_per_contact,

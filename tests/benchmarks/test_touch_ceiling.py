@@ -141,3 +141,18 @@ def test_touch_encoder_ablation_smoke(tmp_path):
     bad = subprocess.run(["bash", script, str(tmp_path / "x")], env={**env, "VARIANTS": "nope"},
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown variant 'nope'" in bad.stderr
+
+
+def test_touch_ceiling_objects_flag_holds_out_by_parameters(monkeypatch):
+    """``--objects fresh_parameters``: held-out objects of level combinations the level rule keeps for train."""
+    import importlib
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    mod = importlib.import_module("touch_ceiling")
+    from tasks.touch.objects import is_heldout_combo
+
+    args = mod.Args(train_contacts=4, test_contacts=12, image_size=16, objects="fresh_parameters")
+    cfg = mod.data_config(args)
+    assert cfg.objects == "fresh_parameters" and mod.data_config(mod.Args()).objects == "fresh"
+    held = mod.build_data(args, cfg)["heldout_objects"][1]
+    assert not all(is_heldout_combo(tuple(lv), 3) for lv in held)

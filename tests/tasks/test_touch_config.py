@@ -62,7 +62,7 @@ def test_partial_dicts_keep_the_other_defaults():
     ({"train_sensors": ["digit", "marker_gel"]}, "also in touch.train_sensors"),
     ({"heldout_sensor": "xense"}, "heldout_sensor 'xense'"),
     ({"sensors_per_contact": 4}, "sensors_per_contact"),
-    ({"objects": "library"}, "touch.objects 'library' is not one of fresh, catalog"),
+    ({"objects": "library"}, "touch.objects 'library' is not one of fresh, fresh_parameters, catalog"),
     ({"random_sensor_fraction": 1.5}, "random_sensor_fraction must be a number in [0, 1]"),
     ({"heldout_sensor": ["tac3d", "digit"]}, "heldout_sensor 'digit' is also in touch.train_sensors"),
     ({"heldout_sensor": ["tac3d", "xense"]}, "heldout_sensor has unknown entries ['xense']"),

@@ -1,5 +1,6 @@
 """Touch dataset: schema per docs/CONTRACTS.md, determinism, cross-sensor groups, splits, answers vs levels."""
 
+import dataclasses
 from collections import Counter, defaultdict
 
 import numpy as np
@@ -304,6 +305,51 @@ def test_the_heldout_rule_never_pairs_a_training_combination_with_the_true_third
         for j in range(3):
             seen = {c[j] for c in train if all(c[i] == held[i] for i in range(3) if i != j)}
             assert seen == set(range(k)) - {held[j]}, (held, j, seen)
+
+
+def test_the_parameter_rule_holds_materials_out_at_every_level_combination():
+    """``objects=fresh_parameters``: each split's materials fall on its side of the offset-band rule, every level
+    combination occurs on both sides, and the training split gives every level of a property some mass whatever
+    the other two levels are (no label prior that is wrong on the held-out objects); about a third of the
+    unconstrained materials are held out."""
+    from envs.tactile import sample_material
+    from tasks.touch.objects import fresh_objects, is_heldout_material, level_combos
+
+    got = {"train": [], "test": []}
+    for split in got:
+        for i in range(700):
+            for m in fresh_objects("level", "roughness", split, 3, np.random.default_rng([7, i]), rule="parameters"):
+                assert is_heldout_material(m) == (split == "test")
+                got[split].append(tuple(m.levels[p] for p in ("hardness", "roughness", "bumpiness")))
+    assert set(got["train"]) == set(got["test"]) == set(level_combos("all", 3))
+    for j in range(3):
+        for pair in {tuple(c[i] for i in range(3) if i != j) for c in got["train"]}:
+            third = {c[j] for c in got["train"] if tuple(c[i] for i in range(3) if i != j) == pair}
+            assert third == {0, 1, 2}, (j, pair, third)
+    rng = np.random.default_rng(3)
+    share = np.mean([is_heldout_material(sample_material(rng, None, 3)) for _ in range(3000)])
+    assert abs(share - 1 / 3) < 0.04, share
+    with pytest.raises(ValueError, match="held-out rule"):
+        fresh_objects("level", "roughness", "test", 3, np.random.default_rng(0), rule="combos")
+
+
+def test_the_parameter_rule_reaches_the_rows_and_the_dataset_card():
+    """Test contacts of ``objects=fresh_parameters`` press level combinations the level rule keeps for train,
+    and the dataset card names the rule that held them out."""
+    from tasks.touch.contacts import draw_contact
+    from tasks.touch.objects import PARAMETER_RULE, level_combos
+
+    cfg = TouchConfig(objects="fresh_parameters", train_contacts=4, test_contacts=30, random_sensor_fraction=0.0,
+                      image_size=16, question_mix={"level": 1.0, "compare": 0, "superlative": 0, "conflict": 0,
+                                                   "cross_sensor": 0})
+    combos = set()
+    for i in range(30):
+        draw = draw_contact(cfg, 0, "test", i)
+        combos |= {tuple(r.levels[p] for p in ("hardness", "roughness", "bumpiness"))
+                   for r in draw.readings[draw.row_sensors[0][0]]}
+    assert combos & set(level_combos("train", 3)), combos
+    ds = TouchTask().build_dataset(dataclasses.replace(cfg, test_contacts=2), 0)
+    assert dataset_card(cfg, ds)["generation"]["heldout_rule"] == PARAMETER_RULE
 
 
 def test_catalog_mode_keeps_the_rows_of_data_version_2():
