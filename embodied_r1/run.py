@@ -242,6 +242,46 @@ def _resume_point(run: RunDir, stage: str, log, main: bool = True) -> str | None
     return ckpt
 
 
+class WorkerQuietCollator:
+    """A trainer's collator that, inside a DataLoader worker, leaves SIGTERM/SIGUSR1 to the main process.
+
+    Clusters (SLURM's preemption notice) and ``timeout`` signal every process of the job, and PyTorch's workers die
+    of a SIGTERM that does not come from their parent; the main process then stops with "DataLoader worker ... is
+    killed by signal: Terminated" before :class:`PreemptionCallback` can save, and a resume loses every step since
+    the last periodic checkpoint. From its first batch, a worker ignores both signals; it still stops when the main
+    process shuts the loader down or dies.
+    """
+
+    def __init__(self, collate):
+        self.collate = collate
+
+    def __call__(self, *args, **kwargs):
+        _quiet_in_worker()
+        return self.collate(*args, **kwargs)
+
+    def __getattr__(self, name):  # the trainer may read attributes of its collator
+        if name == "collate":
+            raise AttributeError(name)
+        return getattr(self.collate, name)
+
+
+_quiet_pid: int | None = None
+
+
+def _quiet_in_worker() -> None:
+    """Ignore SIGTERM and SIGUSR1 in this process if it is a DataLoader worker (once per process)."""
+    global _quiet_pid
+    if _quiet_pid == os.getpid():
+        return
+    from torch.utils.data import get_worker_info
+
+    if get_worker_info() is None:
+        return
+    for sig in (signal.SIGTERM, signal.SIGUSR1):
+        signal.signal(sig, signal.SIG_IGN)
+    _quiet_pid = os.getpid()
+
+
 def _run_stage(stage, ctx: StageContext, resume: bool, state):
     """Build the stage's trainer, resume it from its newest complete checkpoint, train, and finish it.
 
@@ -254,6 +294,8 @@ def _run_stage(stage, ctx: StageContext, resume: bool, state):
     pre = PreemptionCallback().install()
     extra = stage.callbacks(ctx)
     trainer = stage.build_trainer(ctx, [MetricsCallback(run, name), pre, *extra])
+    if getattr(trainer, "data_collator", None) is not None and trainer.args.dataloader_num_workers > 0:
+        trainer.data_collator = WorkerQuietCollator(trainer.data_collator)
     trainer.remove_callback(ProgressCallback)  # its full metrics dict every step drowns the console
     trainer.remove_callback(PrinterCallback)
     trainer.add_callback(CompactProgress(name, cfg.log_every))
