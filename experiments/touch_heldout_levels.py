@@ -1,0 +1,68 @@
+"""Level-question accuracy on held-out objects per property, with its uncertainty, from ``embodied-r1 eval`` folders.
+
+``eval.json`` gives one accuracy per property (``heldout_material_level_acc/<property>``); with 20-90 rows each,
+a difference of a few points is noise. This reads the folder's ``predictions.jsonl``, scores every row with the
+touch task's own scorer (``tasks.touch.metrics.score_row``), and prints per property: rows, accuracy, its Wilson
+95% interval, the train-majority baseline of ``eval.json`` and whether the interval lies above it, below it, or
+covers it.
+
+Usage:
+    python experiments/touch_heldout_levels.py runs/A/eval runs/B/eval [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+PROPS = ("hardness", "roughness", "bumpiness")
+
+
+def summarise(eval_dir: Path) -> dict:
+    """``{property: {"n", "accuracy", "ci95", "majority", "verdict"}}`` of one eval folder."""
+    from tasks.robot_keypoint.metrics import wilson_interval
+    from tasks.touch.metrics import score_row
+
+    preds = eval_dir / "predictions.jsonl"
+    if not preds.exists():
+        raise SystemExit(f"{preds} not found: point at the folder `embodied-r1 eval --output` wrote")
+    rows = [json.loads(line) for line in preds.read_text().splitlines() if line.strip()]
+    card = json.loads((eval_dir / "eval.json").read_text()) if (eval_dir / "eval.json").exists() else {}
+    majority = card.get("baselines", {}).get("majority_train", {})
+    out = {}
+    for prop in PROPS:
+        sel = [r for r in rows if r.get("question_type") == "level" and r.get("split_tag") == "heldout_material"
+               and r.get("property") == prop]
+        k = sum(bool(score_row(r["completion"], r)["correct"]) for r in sel)
+        lo, hi = wilson_interval(k, len(sel))
+        base = majority.get(f"heldout_material_level_acc/{prop}")
+        verdict = None if base is None or not sel else ("above" if lo > base else "below" if hi < base else "covers")
+        out[prop] = {"n": len(sel), "accuracy": k / len(sel) if sel else None, "ci95": [lo, hi],
+                     "majority": base, "verdict": verdict}
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("eval_dirs", nargs="+", type=Path)
+    p.add_argument("--json", type=Path, default=None, help="also write the summaries here")
+    args = p.parse_args(argv)
+    result = {}
+    print(f"{'eval folder':32s} {'property':10s} {'rows':>4s} {'accuracy':>8s}  {'95% interval':15s} "
+          f"{'majority':>8s}  interval vs majority")
+    for d in args.eval_dirs:
+        result[str(d)] = s = summarise(d)
+        for prop, r in s.items():
+            acc = "n/a" if r["accuracy"] is None else f"{r['accuracy']:.3f}"
+            base = "n/a" if r["majority"] is None else f"{r['majority']:.3f}"
+            print(f"{str(d)[-32:]:32s} {prop:10s} {r['n']:4d} {acc:>8s}  [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}] "
+                  f"{base:>8s}  {r['verdict'] or 'n/a'}")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
