@@ -249,11 +249,14 @@ class WorkerQuietCollator:
     of a SIGTERM that does not come from their parent; the main process then stops with "DataLoader worker ... is
     killed by signal: Terminated" before :class:`PreemptionCallback` can save, and a resume loses every step since
     the last periodic checkpoint. From its first batch, a worker ignores both signals; it still stops when the main
-    process shuts the loader down or dies.
+    process shuts the loader down or dies. At the main process's exit, daemon children are killed outright (an exit
+    hook), since multiprocessing would SIGTERM them and then wait for them without a timeout: a crashed run would
+    never end.
     """
 
     def __init__(self, collate):
         self.collate = collate
+        _register_exit_hook()
 
     def __call__(self, *args, **kwargs):
         _quiet_in_worker()
@@ -266,6 +269,26 @@ class WorkerQuietCollator:
 
 
 _quiet_pid: int | None = None
+_exit_hook_registered = False
+
+
+def _register_exit_hook() -> None:
+    """Once per process: at exit, kill daemon children (workers that ignore SIGTERM) before multiprocessing's own
+    exit handler, registered earlier and so run later, terminates and joins them."""
+    global _exit_hook_registered
+    if not _exit_hook_registered:
+        import atexit
+
+        atexit.register(_kill_daemon_children)
+        _exit_hook_registered = True
+
+
+def _kill_daemon_children() -> None:
+    import multiprocessing
+
+    for child in multiprocessing.active_children():
+        if child.daemon:
+            child.kill()
 
 
 def _quiet_in_worker() -> None:
