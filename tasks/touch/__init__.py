@@ -6,8 +6,8 @@ imports only the task class and its config (no ``datasets``, simulator or plotti
 Modules:
 
 * :mod:`tasks.touch.config`: ``TouchConfig`` (the ``touch:`` section of a run's YAML);
-* :mod:`tasks.touch.objects`: fresh objects per contact (the default) and the level-combination rule that holds
-  materials out; :mod:`tasks.touch.catalog`: the older fixed catalogue (``touch.objects=catalog``);
+* :mod:`tasks.touch.objects`: fresh objects per contact (the default) and the rules that hold materials out (by level
+  combination, the default, or by continuous parameters); :mod:`tasks.touch.catalog`: the older fixed catalogue (``touch.objects=catalog``);
 * :mod:`tasks.touch.contacts`: one contact's draws (question, objects, press, sensors, randomised sensors) and
   renderings;
 * :mod:`tasks.touch.questions`: question templates (level, compare, superlative, conflict, cross-sensor) and

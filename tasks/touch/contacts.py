@@ -4,8 +4,8 @@
 and ``benchmarks/touch_ceiling.py`` trains a CNN on its readings. Every draw comes from a stream keyed by
 (seed, split, contact) and, for a sensor, the stable key of its name (:func:`envs.tactile.stream_key`):
 
-* objects: fresh materials from the contact's object stream (``touch.objects=fresh``, held out by the rule of
-  :mod:`tasks.touch.objects`), or picks from the catalogue on the contact's own stream (``catalog``, as before);
+* objects: fresh materials from the contact's object stream (``touch.objects=fresh`` or ``fresh_parameters``, held
+  out by a rule of :mod:`tasks.touch.objects`), or picks from the catalogue on the contact's own stream (``catalog``, as before);
 * sensors: ``sensors_per_contact`` train sensors by rendezvous rank (:func:`rank_sensors`); in ``train`` each of
   them is swapped, with probability ``touch.random_sensor_fraction``, for a procedurally drawn sensor
   (:mod:`envs.tactile.random_sensors`) on a stream keyed by the name of the sensor it replaces; ``test``

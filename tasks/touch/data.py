@@ -234,7 +234,8 @@ def dataset_card(cfg: TouchConfig, ds) -> dict:
     gen = {
         "simulated": cfg.real_data is None or cfg.real_data_mode == "add",
         "num_levels": cfg.num_levels, "properties": cfg.properties, "objects": cfg.objects,
-        "heldout_rule": {"fresh": HELDOUT_RULE, "fresh_parameters": PARAMETER_RULE}.get(cfg.objects), "num_materials": cfg.num_materials,
+        "heldout_rule": {"fresh": HELDOUT_RULE, "fresh_parameters": PARAMETER_RULE}.get(cfg.objects),
+        "num_materials": cfg.num_materials,
         "heldout_material_fraction": cfg.heldout_material_fraction, "train_sensors": cfg.train_sensors,
         "heldout_sensor": cfg.heldout_sensor, "random_sensor_fraction": cfg.random_sensor_fraction,
         "sensors_per_contact": cfg.sensors_per_contact,

@@ -3,7 +3,7 @@ seen through several sensors.
 
 The presses are the task's own contacts (:func:`tasks.touch.contacts.draw_contact`, with ``press_frames`` set to
 the stage's frame count), so they follow the data settings exactly: fresh objects held out by the level rule (or
-the catalogue), train readings through procedurally randomised sensors, held-out sensors only on test contacts.
+by their parameters, or the catalogue), train readings through procedurally randomised sensors, held-out sensors only on test contacts.
 Changing the frame count changes no QA row (the rows are built with the task's own ``press_frames``).
 
 * ``train``: every object of each train contact through its train sensors (named or randomised);

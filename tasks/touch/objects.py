@@ -29,7 +29,8 @@ distance from the centre (cells 0, 1, 2), a material is held out iff
 
 Every level combination occurs on both sides, and the cells are drawn the same way at every level, so the
 labels' joint distribution is the same in ``train`` and ``test``: no prior over levels is wrong on the held-out
-objects. What is held out are unseen points of the parameter space, interleaved with the training ones: a test
+objects. (A prior over the bands remains: given two properties' bands, training never shows the third's
+held-out band. Only a model that reads offsets to a fraction of a level step could lean on it.) What is held out are unseen points of the parameter space, interleaved with the training ones: a test
 of generalising to new objects, not to new level combinations (docs/results/touch_encoder_v5/, section 5).
 """
 
@@ -46,8 +47,8 @@ from envs.tactile.materials import LEVEL_JITTER
 LETTERS = "ABC"
 HELDOUT_RULE = "(hardness + roughness + bumpiness) % K == K - 1"
 OFFSET_CELLS = 3
-PARAMETER_RULE = ("sum over the properties of the band (0-2) of |offset from the level's centre| / 0.3 "
-                  "% 3 == 2")
+PARAMETER_RULE = (f"sum over the properties of floor({OFFSET_CELLS} * |offset from the level's centre| / {LEVEL_JITTER}) "
+                  f"% {OFFSET_CELLS} == {OFFSET_CELLS - 1}")
 RULES = ("levels", "parameters")
 
 
