@@ -17,11 +17,9 @@ import json
 import sys
 from pathlib import Path
 
-PROPS = ("hardness", "roughness", "bumpiness")
-
-
 def summarise(eval_dir: Path) -> dict:
     """``{property: {"n", "accuracy", "ci95", "majority", "verdict"}}`` of one eval folder."""
+    from envs.tactile import PROPERTIES
     from tasks.robot_keypoint.metrics import wilson_interval
     from tasks.touch.metrics import score_row
 
@@ -32,7 +30,7 @@ def summarise(eval_dir: Path) -> dict:
     card = json.loads((eval_dir / "eval.json").read_text()) if (eval_dir / "eval.json").exists() else {}
     majority = card.get("baselines", {}).get("majority_train", {})
     out = {}
-    for prop in PROPS:
+    for prop in PROPERTIES:
         sel = [r for r in rows if r.get("question_type") == "level" and r.get("split_tag") == "heldout_material"
                and r.get("property") == prop]
         k = sum(bool(score_row(r["completion"], r)["correct"]) for r in sel)
