@@ -2,9 +2,14 @@
 
 ``eval.json`` gives one accuracy per property (``heldout_material_level_acc/<property>``); with 20-90 rows each,
 a difference of a few points is noise. This reads the folder's ``predictions.jsonl``, scores every row with the
-touch task's own scorer (``tasks.touch.metrics.score_row``), and prints per property: rows, accuracy, its Wilson
+touch task's own scorer (``tasks.touch.metrics.score_row``), and prints per property: rows, objects, accuracy, its
 95% interval, the train-majority baseline of ``eval.json`` and whether the interval lies above it, below it, or
 covers it.
+
+The rows of one contact (``contact_id``: one object seen through ``touch.sensors_per_contact`` sensors) are not
+independent draws, so the interval is a Wilson interval over objects: each contact counts once, with the mean
+correctness of its rows. That is conservative (exact when a contact's rows always agree); a row without a
+``contact_id`` counts as its own object.
 
 Usage:
     python experiments/touch_heldout_levels.py runs/A/eval runs/B/eval [--json out.json]
@@ -18,7 +23,8 @@ import sys
 from pathlib import Path
 
 def summarise(eval_dir: Path) -> dict:
-    """``{property: {"n", "accuracy", "ci95", "majority", "verdict"}}`` of one eval folder."""
+    """``{property: {"n", "objects", "accuracy", "ci95", "majority", "verdict"}}`` of one eval folder (``n`` rows of
+    ``objects`` contacts; ``ci95`` over objects)."""
     from envs.tactile import PROPERTIES
     from tasks.robot_keypoint.metrics import wilson_interval
     from tasks.touch.metrics import score_row
@@ -33,12 +39,16 @@ def summarise(eval_dir: Path) -> dict:
     for prop in PROPERTIES:
         sel = [r for r in rows if r.get("question_type") == "level" and r.get("split_tag") == "heldout_material"
                and r.get("property") == prop]
-        k = sum(bool(score_row(r["completion"], r)["correct"]) for r in sel)
-        lo, hi = wilson_interval(k, len(sel))
+        right = [bool(score_row(r["completion"], r)["correct"]) for r in sel]
+        objects: dict = {}
+        for i, (r, ok) in enumerate(zip(sel, right)):
+            objects.setdefault(r.get("contact_id") or f"row-{i}", []).append(ok)
+        k = sum(right)
+        lo, hi = wilson_interval(sum(sum(v) / len(v) for v in objects.values()), len(objects))
         base = majority.get(f"heldout_material_level_acc/{prop}")
         verdict = None if base is None or not sel else ("above" if lo > base else "below" if hi < base else "covers")
-        out[prop] = {"n": len(sel), "accuracy": k / len(sel) if sel else None, "ci95": [lo, hi],
-                     "majority": base, "verdict": verdict}
+        out[prop] = {"n": len(sel), "objects": len(objects), "accuracy": k / len(sel) if sel else None,
+                     "ci95": [lo, hi], "majority": base, "verdict": verdict}
     return out
 
 
@@ -48,15 +58,15 @@ def main(argv=None) -> int:
     p.add_argument("--json", type=Path, default=None, help="also write the summaries here")
     args = p.parse_args(argv)
     result = {}
-    print(f"{'eval folder':32s} {'property':10s} {'rows':>4s} {'accuracy':>8s}  {'95% interval':15s} "
+    print(f"{'eval folder':32s} {'property':10s} {'rows':>4s} {'objects':>7s} {'accuracy':>8s}  {'95% interval':15s} "
           f"{'majority':>8s}  interval vs majority")
     for d in args.eval_dirs:
         result[str(d)] = s = summarise(d)
         for prop, r in s.items():
             acc = "n/a" if r["accuracy"] is None else f"{r['accuracy']:.3f}"
             base = "n/a" if r["majority"] is None else f"{r['majority']:.3f}"
-            print(f"{str(d)[-32:]:32s} {prop:10s} {r['n']:4d} {acc:>8s}  [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}] "
-                  f"{base:>8s}  {r['verdict'] or 'n/a'}")
+            print(f"{str(d)[-32:]:32s} {prop:10s} {r['n']:4d} {r['objects']:7d} {acc:>8s}  "
+                  f"[{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}] {base:>8s}  {r['verdict'] or 'n/a'}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     return 0

@@ -27,8 +27,10 @@ from tasks.robot_keypoint.prompts import fmt_vec
 from tasks.robot_keypoint.questions import LETTERS, all_directions
 
 
-def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+def wilson_interval(successes: float, n: int, z: float = 1.96) -> tuple[float, float]:
     """Wilson score interval of a binomial proportion (95% for z = 1.96).
+
+    ``successes`` may be fractional: a sum of per-cluster mean outcomes over ``n`` clusters.
 
     ``(p + z²/2n ± z·sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n)`` with ``p = successes / n``; ``(0, 1)`` for n = 0.
 

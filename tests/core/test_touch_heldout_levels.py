@@ -14,9 +14,10 @@ def _answer(level) -> str:
     return f"<perceive>x</perceive>\n<conclude>x</conclude>\n<answer>{level}</answer>"
 
 
-def _row(prop, answer, completion, tag="heldout_material", qtype="level"):
-    return {"question_type": qtype, "split_tag": tag, "property": prop, "answer": str(answer), "num_levels": 3,
-            "option_levels": [], "completion": completion}
+def _row(prop, answer, completion, tag="heldout_material", qtype="level", contact=None):
+    row = {"question_type": qtype, "split_tag": tag, "property": prop, "answer": str(answer), "num_levels": 3,
+           "option_levels": [], "completion": completion}
+    return row if contact is None else {**row, "contact_id": contact}
 
 
 def test_counts_intervals_and_verdicts(tmp_path):
@@ -49,3 +50,27 @@ def test_a_folder_without_predictions_is_one_clear_line(tmp_path):
                           timeout=120, cwd=ROOT)
     assert proc.returncode != 0 and "predictions.jsonl not found" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_the_interval_counts_each_contact_once(tmp_path):
+    """Two sensor views of one object are one draw: 30 contacts of 2 rows give the interval of 30 objects, not of 60
+    rows; a contact whose two rows disagree counts half."""
+    import importlib.util
+    from tasks.robot_keypoint.metrics import wilson_interval
+
+    spec = importlib.util.spec_from_file_location("touch_heldout_levels", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows = []
+    for c in range(30):
+        right = c < 15                                          # 15 contacts right on both rows, 15 wrong on both
+        rows += [_row("hardness", 1, _answer(1 if right else 2), contact=f"test-{c}") for _ in range(2)]
+    rows += [_row("roughness", 0, _answer(0), contact="test-x"), _row("roughness", 0, _answer(1), contact="test-x")]
+    (tmp_path / "predictions.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    s = mod.summarise(tmp_path)
+    assert (s["hardness"]["n"], s["hardness"]["objects"], s["hardness"]["accuracy"]) == (60, 30, 0.5)
+    assert s["hardness"]["ci95"] == list(wilson_interval(15, 30)) != list(wilson_interval(30, 60))
+    assert s["hardness"]["ci95"][1] - s["hardness"]["ci95"][0] > wilson_interval(30, 60)[1] - wilson_interval(30, 60)[0]
+    assert (s["roughness"]["objects"], s["roughness"]["accuracy"]) == (1, 0.5)
+    assert s["roughness"]["ci95"] == list(wilson_interval(0.5, 1))
+    assert s["bumpiness"]["n"] == s["bumpiness"]["objects"] == 0 and s["bumpiness"]["verdict"] is None
