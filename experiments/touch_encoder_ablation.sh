@@ -25,12 +25,14 @@ declare -A args=(
   # The config renders tactile images at 112 px; these read the sensors' native sizes (42-96 px), as it did before.
   [full_native]="touch.image_size=null"
   [property_only_native]="encoder.jepa_weight=0 encoder.contrastive_weight=0 touch.image_size=null"
-  # Held-out objects chosen by their continuous parameters at every level combination, not by level combination.
+  # The split: the config now holds objects out by their continuous parameters (touch.objects: fresh_parameters);
+  # the variants above ran under the task's level rule before it did (docs/results/touch_encoder_v5/, sections 3-5).
+  [full_levels]="touch.objects=fresh"
   [full_parameters]="touch.objects=fresh_parameters"
   [property_x4_parameters]="encoder.property_weight=4 touch.objects=fresh_parameters"
 )
-order=(full property_only no_jepa lr1e-4 no_contrastive property_x4 full_native property_only_native full_parameters
-       property_x4_parameters)
+order=(full property_only no_jepa lr1e-4 no_contrastive property_x4 full_native property_only_native full_levels
+       full_parameters property_x4_parameters)
 source "$here/experiments/variants_lib.sh"
 pick_variants full property_only no_jepa lr1e-4
 if [[ -n ${SMOKE:-} ]]; then

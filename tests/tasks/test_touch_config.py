@@ -158,3 +158,22 @@ def test_a_config_of_the_earlier_flat_reward_settings_still_loads():
 def test_an_unknown_tactile_view_is_one_clear_error():
     with pytest.raises(UserError, match="touch.tactile_view 'diff' is not one of raw, standardized, difference"):
         TouchConfig(tactile_view="diff")
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("touch*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_touch_config_loads_and_its_stages_are_registered(path):
+    """A config a user copies from the README must pass validation as shipped (a bad key or value would stop it
+    with one line, but only on the user's machine)."""
+    from embodied_r1.stages.registry import get_stage
+
+    cfg = load_config(str(path), [], cfg_cls)
+    assert cfg.task == "touch" and isinstance(cfg.task_config, TouchConfig)
+    assert all(get_stage(s) for s in cfg.stages)
+
+
+def test_the_gpu_encoder_config_holds_objects_out_by_their_parameters():
+    """configs/touch_encoder_small_gpu.yaml is the recipe measured in docs/results/touch_encoder_v5/ section 6:
+    held out by parameter bands, property head at weight 4, the full chain. The task default stays the level rule."""
+    cfg = load_config(str(ROOT / "configs" / "touch_encoder_small_gpu.yaml"), [], cfg_cls)
+    assert cfg.task_config.objects == "fresh_parameters" and TouchConfig().objects == "fresh"
+    assert cfg.stages == ["encoder", "sft", "grpo"] and cfg.encoder.property_weight == 4.0
