@@ -4,7 +4,7 @@
 # its 95% interval (experiments/touch_heldout_levels.py). configs/touch_encoder_small_gpu.yaml, one change a variant.
 #
 #   bash experiments/touch_chain.sh OUT_DIR            # GPU sizes; run it again to go on after a time limit
-#   SMOKE=1 bash experiments/touch_chain.sh OUT_DIR    # the tiny preset, about a minute a variant on a CPU
+#   SMOKE=1 bash experiments/touch_chain.sh OUT_DIR    # the tiny preset, under a minute a variant on a CPU
 #
 # Each variant writes the run folder OUT_DIR/<variant>/ (eval in OUT_DIR/<variant>/eval/) and OUT_DIR/<variant>.log.
 # A second call resumes an unfinished run from its last checkpoint (`embodied-r1 train --resume`; a SIGTERM, as
@@ -60,7 +60,8 @@ from envs.tactile import PROPERTIES
 
 out = Path(sys.argv[2])
 table = {}
-print(f"{'variant':15s} {'probe, held-out objects':24s} {'after SFT, held-out level rows (majority)':44s} exact match")
+print(f"{'variant':15s} {'probe, held-out objects':24s} {'after SFT, held-out level rows (majority)':47s} "
+      f"{'level-balanced':24s} exact match")
 for v in sys.argv[3:]:
     rows = [json.loads(l) for l in (out / v / "metrics.jsonl").read_text().splitlines()] \
         if (out / v / "metrics.jsonl").exists() else []
@@ -75,8 +76,10 @@ for v in sys.argv[3:]:
     p = " / ".join(f"{entry['probe'][k]:.3f}" for k in PROPERTIES) if "probe" in entry else "not reached"
     s = " / ".join(f"{r['accuracy']:.3f} ({r['majority']:.3f})" if r["accuracy"] is not None and r["majority"]
                    is not None else "n/a" for r in entry["after_sft"].values()) if "after_sft" in entry else "not reached"
+    bal = " / ".join("n/a" if r["balanced_accuracy"] is None else f"{r['balanced_accuracy']:.3f}"
+                     for r in entry["after_sft"].values()) if "after_sft" in entry else ""
     em = entry.get("exact_match")
-    print(f"{v:15s} {p:24s} {s:44s} {'' if em is None else f'{em:.3f}'}")
+    print(f"{v:15s} {p:24s} {s:47s} {bal:24s} {'' if em is None else f'{em:.3f}'}")
 (out / "chain.json").write_text(json.dumps(table, indent=1))
 PY
 exit $failed

@@ -4,7 +4,9 @@
 a difference of a few points is noise. This reads the folder's ``predictions.jsonl``, scores every row with the
 touch task's own scorer (``tasks.touch.metrics.score_row``), and prints per property: rows, objects, accuracy, its
 95% interval, the train-majority baseline of ``eval.json`` and whether the interval lies above it, below it, or
-covers it.
+covers it, and the level-balanced accuracy: the mean over the true levels of the accuracy on each level's rows.
+A sample of 40 objects can hold the levels in very unequal shares, and then the plain accuracy of the model and of
+the majority answer both follow the share of one level; a constant answer scores 1/K balanced, whatever the mix.
 
 The rows of one contact (``contact_id``: one object seen through ``touch.sensors_per_contact`` sensors) are not
 independent draws, so the interval is a Wilson interval over objects: each contact counts once, with the mean
@@ -23,8 +25,8 @@ import sys
 from pathlib import Path
 
 def summarise(eval_dir: Path) -> dict:
-    """``{property: {"n", "objects", "accuracy", "ci95", "majority", "verdict"}}`` of one eval folder (``n`` rows of
-    ``objects`` contacts; ``ci95`` over objects)."""
+    """``{property: {"n", "objects", "accuracy", "ci95", "majority", "verdict", "balanced_accuracy", "levels"}}`` of
+    one eval folder (``n`` rows of ``objects`` contacts; ``ci95`` over objects; ``levels``: rows per true level)."""
     from envs.tactile import PROPERTIES
     from tasks.robot_keypoint.metrics import wilson_interval
     from tasks.touch.metrics import score_row
@@ -44,11 +46,16 @@ def summarise(eval_dir: Path) -> dict:
         for i, (r, ok) in enumerate(zip(sel, right)):
             objects.setdefault(r.get("contact_id") or f"row-{i}", []).append(ok)
         k = sum(right)
+        by_level: dict = {}
+        for r, ok in zip(sel, right):
+            by_level.setdefault(str(r.get("answer")), []).append(ok)
+        balanced = sum(sum(v) / len(v) for v in by_level.values()) / len(by_level) if by_level else None
         lo, hi = wilson_interval(sum(sum(v) / len(v) for v in objects.values()), len(objects))
         base = majority.get(f"heldout_material_level_acc/{prop}")
         verdict = None if base is None or not sel else ("above" if lo > base else "below" if hi < base else "covers")
         out[prop] = {"n": len(sel), "objects": len(objects), "accuracy": k / len(sel) if sel else None,
-                     "ci95": [lo, hi], "majority": base, "verdict": verdict}
+                     "ci95": [lo, hi], "majority": base, "verdict": verdict, "balanced_accuracy": balanced,
+                     "levels": {lv: len(v) for lv, v in sorted(by_level.items())}}
     return out
 
 
@@ -59,14 +66,15 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     result = {}
     print(f"{'eval folder':32s} {'property':10s} {'rows':>4s} {'objects':>7s} {'accuracy':>8s}  {'95% interval':15s} "
-          f"{'majority':>8s}  interval vs majority")
+          f"{'majority':>8s}  {'vs majority':11s} balanced (1/K for a constant answer)")
     for d in args.eval_dirs:
         result[str(d)] = s = summarise(d)
         for prop, r in s.items():
             acc = "n/a" if r["accuracy"] is None else f"{r['accuracy']:.3f}"
             base = "n/a" if r["majority"] is None else f"{r['majority']:.3f}"
+            bal = "n/a" if r["balanced_accuracy"] is None else f"{r['balanced_accuracy']:.3f}"
             print(f"{str(d)[-32:]:32s} {prop:10s} {r['n']:4d} {r['objects']:7d} {acc:>8s}  "
-                  f"[{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}] {base:>8s}  {r['verdict'] or 'n/a'}")
+                  f"[{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}] {base:>8s}  {r['verdict'] or 'n/a':11s} {bal}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     return 0

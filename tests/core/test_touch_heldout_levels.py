@@ -42,6 +42,9 @@ def test_counts_intervals_and_verdicts(tmp_path):
     lo, hi = s["roughness"]["ci95"]
     assert 0.2 < lo < 1 / 3 < hi < 0.47
     assert s["bumpiness"]["accuracy"] == 0.0 and s["bumpiness"]["verdict"] == "below"
+    # roughness: 20 rows per level, right on rows 0-19 (levels 0, 1, 2 alike): balanced equals plain accuracy
+    assert s["roughness"]["levels"] == {"0": 20, "1": 20, "2": 20}
+    assert abs(s["roughness"]["balanced_accuracy"] - 1 / 3) < 1e-9
     assert "covers" in proc.stdout and "bumpiness" in proc.stdout
 
 
@@ -74,3 +77,23 @@ def test_the_interval_counts_each_contact_once(tmp_path):
     assert (s["roughness"]["objects"], s["roughness"]["accuracy"]) == (1, 0.5)
     assert s["roughness"]["ci95"] == list(wilson_interval(0.5, 1))
     assert s["bumpiness"]["n"] == s["bumpiness"]["objects"] == 0 and s["bumpiness"]["verdict"] is None
+
+
+def test_balanced_accuracy_is_blind_to_the_level_mix(tmp_path):
+    """On a sample where one level dominates, a constant answer of that level looks good in plain accuracy but
+    scores 1/K balanced; a model that reads every level scores the mean of its per-level accuracies."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("touch_heldout_levels", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mix = [2] * 18 + [0] * 15 + [1] * 5
+    rows = [_row("bumpiness", lv, _answer(2), contact=f"b{i}") for i, lv in enumerate(mix)]       # always "2"
+    rows += [_row("hardness", lv, _answer(lv if i % 2 == 0 else (lv + 1) % 3), contact=f"h{i}")  # half right
+             for i, lv in enumerate([0, 0, 1, 1, 2, 2] * 4)]
+    (tmp_path / "predictions.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    s = mod.summarise(tmp_path)
+    assert abs(s["bumpiness"]["accuracy"] - 18 / 38) < 1e-9
+    assert abs(s["bumpiness"]["balanced_accuracy"] - 1 / 3) < 1e-9
+    assert s["bumpiness"]["levels"] == {"0": 15, "1": 5, "2": 18}
+    assert abs(s["hardness"]["balanced_accuracy"] - 0.5) < 1e-9 and s["roughness"]["balanced_accuracy"] is None
