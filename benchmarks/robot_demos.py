@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -38,20 +37,15 @@ p.add_argument("--quiet", action="store_true", help="no per-episode lines")
 p.add_argument("--json", help="also write the numbers to this file")
 args = p.parse_args()
 
+from embodied_r1.stats import wilson_interval  # noqa: E402
 from envs.robosuite import record_demos, workspace_bounds  # noqa: E402
 from envs.robosuite.executor import run_oracle  # noqa: E402
 from envs.robosuite.make import make_env  # noqa: E402
 
 
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a binomial proportion."""
-    if n == 0:
-        return float("nan"), float("nan")
-    phat = successes / n
-    denom = 1 + z * z / n
-    centre = (phat + z * z / (2 * n)) / denom
-    half = z * math.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+def wilson(successes: int, n: int) -> tuple[float, float]:
+    """95% Wilson score interval of a success rate; NaN when no episode ran (the core's gives (0, 1) there)."""
+    return (float("nan"), float("nan")) if n == 0 else wilson_interval(successes, n)
 
 
 results: dict = {}

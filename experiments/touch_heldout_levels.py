@@ -28,7 +28,7 @@ def summarise(eval_dir: Path) -> dict:
     """``{property: {"n", "objects", "accuracy", "ci95", "majority", "verdict", "balanced_accuracy", "levels"}}`` of
     one eval folder (``n`` rows of ``objects`` contacts; ``ci95`` over objects; ``levels``: rows per true level)."""
     from envs.tactile import PROPERTIES
-    from tasks.robot_keypoint.metrics import wilson_interval
+    from embodied_r1.stats import wilson_interval
     from tasks.touch.metrics import score_row
 
     preds = eval_dir / "predictions.jsonl"

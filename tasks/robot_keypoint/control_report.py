@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.robot_keypoint.metrics import wilson_interval
+from embodied_r1.stats import wilson_interval
 
 
 # ======================================================================================================

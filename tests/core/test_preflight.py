@@ -145,9 +145,11 @@ def test_one_process_seeing_several_gpus_is_refused_before_any_work():
     check_visible_gpus(1)  # this machine: no GPU or one
 
 
-@pytest.mark.parametrize("module", ["embodied_r1.run", "embodied_r1.stages.probe", "embodied_r1.evaluate"])
+@pytest.mark.parametrize("module", ["embodied_r1.run", "embodied_r1.stages.probe", "embodied_r1.evaluate",
+                                    "embodied_r1.stats"])
 def test_core_docstring_examples(module):
-    """The examples in these docstrings (the launcher thread hint, the eval row shards, the probe) run as written."""
+    """The examples in these docstrings (the launcher thread hint, the eval row shards, the probe, the Wilson
+    interval) run as written."""
     import doctest
     import importlib
 

@@ -59,7 +59,7 @@ def test_the_interval_counts_each_contact_once(tmp_path):
     """Two sensor views of one object are one draw: 30 contacts of 2 rows give the interval of 30 objects, not of 60
     rows; a contact whose two rows disagree counts half."""
     import importlib.util
-    from tasks.robot_keypoint.metrics import wilson_interval
+    from embodied_r1.stats import wilson_interval
 
     spec = importlib.util.spec_from_file_location("touch_heldout_levels", SCRIPT)
     mod = importlib.util.module_from_spec(spec)

@@ -7,7 +7,8 @@ import math
 import pytest
 
 from tasks.robot_keypoint import RobotKeypointTask, parse_keypoint
-from tasks.robot_keypoint.metrics import baseline_answers, robot_metrics, wilson_interval
+from embodied_r1.stats import wilson_interval
+from tasks.robot_keypoint.metrics import baseline_answers, robot_metrics
 from tests.fixtures.robot_keypoint import row as _row
 
 
