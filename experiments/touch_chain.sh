@@ -58,6 +58,7 @@ from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 sys.path.insert(0, str(Path(sys.argv[1]) / "experiments"))
 from touch_heldout_levels import summarise
+from embodied_r1.rundir import RunDir
 from envs.tactile import PROPERTIES
 
 out = Path(sys.argv[2])
@@ -65,16 +66,14 @@ table = {}
 print(f"{'variant':15s} {'probe, held-out objects':24s} {'after SFT, held-out level rows (majority)':47s} "
       f"{'level-balanced':24s} exact match")
 for v in sys.argv[3:]:
-    rows = [json.loads(l) for l in (out / v / "metrics.jsonl").read_text().splitlines()] \
-        if (out / v / "metrics.jsonl").exists() else []
-    probe = next((r for r in rows if r.get("kind") == "probe"), None)
+    probe = next(iter(RunDir(out / v).read_metrics(kind="probe")), None)  # skips a line torn by a kill
     entry = table[v] = {}
     if probe:
         entry["probe"] = {p: probe[f"probe/heldout_objects/{p}"] for p in PROPERTIES}
-    if (out / v / "eval" / "eval.json").exists():
-        entry["after_sft"] = summarise(out / v / "eval")
-        entry["exact_match"] = json.loads((out / v / "eval" / "eval.json").read_text()).get("metrics", {}).get(
-            "exact_match")
+    card = out / v / "eval" / "eval.json"
+    if card.exists():
+        entry["after_sft"] = summarise(card.parent)
+        entry["exact_match"] = json.loads(card.read_text()).get("metrics", {}).get("exact_match")
     p = " / ".join(f"{entry['probe'][k]:.3f}" for k in PROPERTIES) if "probe" in entry else "not reached"
     s = " / ".join(f"{r['accuracy']:.3f} ({r['majority']:.3f})" if r["accuracy"] is not None and r["majority"]
                    is not None else "n/a" for r in entry["after_sft"].values()) if "after_sft" in entry else "not reached"

@@ -24,6 +24,19 @@ import json
 import sys
 from pathlib import Path
 
+
+def _grouped(keys, right) -> dict:
+    """``{key: [correct, ...]}``: the rows' correctness grouped by key, in first-seen order."""
+    out: dict = {}
+    for key, ok in zip(keys, right):
+        out.setdefault(key, []).append(ok)
+    return out
+
+
+def _mean(values) -> float:
+    return sum(values) / len(values)
+
+
 def summarise(eval_dir: Path) -> dict:
     """``{property: {"n", "objects", "accuracy", "ci95", "majority", "verdict", "balanced_accuracy", "levels"}}`` of
     one eval folder (``n`` rows of ``objects`` contacts; ``ci95`` over objects; ``levels``: rows per true level)."""
@@ -42,15 +55,11 @@ def summarise(eval_dir: Path) -> dict:
         sel = [r for r in rows if r.get("question_type") == "level" and r.get("split_tag") == "heldout_material"
                and r.get("property") == prop]
         right = [bool(score_row(r["completion"], r)["correct"]) for r in sel]
-        objects: dict = {}
-        for i, (r, ok) in enumerate(zip(sel, right)):
-            objects.setdefault(r.get("contact_id") or f"row-{i}", []).append(ok)
+        objects = _grouped([r.get("contact_id") or f"row-{i}" for i, r in enumerate(sel)], right)
+        by_level = _grouped([str(r.get("answer")) for r in sel], right)
         k = sum(right)
-        by_level: dict = {}
-        for r, ok in zip(sel, right):
-            by_level.setdefault(str(r.get("answer")), []).append(ok)
-        balanced = sum(sum(v) / len(v) for v in by_level.values()) / len(by_level) if by_level else None
-        lo, hi = wilson_interval(sum(sum(v) / len(v) for v in objects.values()), len(objects))
+        balanced = _mean([_mean(v) for v in by_level.values()]) if by_level else None
+        lo, hi = wilson_interval(sum(_mean(v) for v in objects.values()), len(objects))
         base = majority.get(f"heldout_material_level_acc/{prop}")
         verdict = None if base is None or not sel else ("above" if lo > base else "below" if hi < base else "covers")
         out[prop] = {"n": len(sel), "objects": len(objects), "accuracy": k / len(sel) if sel else None,

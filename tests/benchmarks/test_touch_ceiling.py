@@ -182,11 +182,14 @@ def test_touch_chain_script_runs_encoder_sft_eval_and_goes_on_where_it_stopped(t
     # a run without its eval: the second call trains nothing and evaluates it again
     import shutil
     shutil.rmtree(run / "eval")
+    with (run / "metrics.jsonl").open("a") as f:  # a line torn by a kill -9 mid-write
+        f.write('{"stage": "sft", "kind": "tr')
     log_before = (tmp_path / "parameters.log").read_text()
     again = subprocess.run(["bash", script, str(tmp_path)], env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-2000:]
     added = (tmp_path / "parameters.log").read_text()[len(log_before):]
     assert "stage encoder" not in added and "results:" in added and (run / "eval" / "eval.json").exists()
+    assert json.loads((tmp_path / "chain.json").read_text())["parameters"]["probe"] == chain["probe"]
     bad = subprocess.run(["bash", script, str(tmp_path / "x")], env={**env, "VARIANTS": "nope"},
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown variant 'nope'" in bad.stderr
