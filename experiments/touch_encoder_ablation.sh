@@ -54,15 +54,14 @@ run() {
 failed=0
 run_limited "${PARALLEL:-1}" run "${chosen[@]}" || failed=1
 python3 - "$out" "${chosen[@]}" <<'PY'
-import json, sys
+import sys
 from pathlib import Path
+from embodied_r1.rundir import RunDir
 out = Path(sys.argv[1])
 props = ("hardness", "roughness", "bumpiness")
 print(f"{'variant':21s} held-out objects: {' / '.join(props)}    held-out sensor                majority (objects)")
 for v in sys.argv[2:]:
-    f = out / v / "metrics.jsonl"
-    rows = [json.loads(l) for l in f.read_text().splitlines()] if f.exists() else []
-    probe = next((r for r in rows if r.get("kind") == "probe"), None)
+    probe = next(iter(RunDir(out / v).read_metrics(kind="probe")), None)  # skips a line torn by a kill
     if probe is None:
         print(f"{v:21s} no probe (see {v}.log)"); continue
     fmt = lambda s, k="probe": " / ".join(f"{probe.get(f'{k}/{s}/{p}', float('nan')):.3f}" for p in props)
