@@ -115,12 +115,31 @@ def _profile(trainer, steps: int = 3) -> str:
     return table + "\n" + cpu
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def task_arguments(doc: str) -> argparse.ArgumentParser:
+    """A parser with the options every SFT-input benchmark shares: ``--task``, ``--set`` and ``--model``."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", default="touch")
     p.add_argument("--set", nargs="*", default=["touch.train_contacts=1000", "touch.test_contacts=10"],
                    metavar="KEY=VALUE", help="task data settings, as in train overrides")
     p.add_argument("--model", default="small")
+    return p
+
+
+def task_train_rows(args):
+    """The task and its train split for ``--task`` and ``--set`` (built, or read from the data cache)."""
+    from embodied_r1.config import load_config
+    from embodied_r1.data import load_or_build
+    from embodied_r1.registry import REGISTRY
+
+    task = REGISTRY.make(args.task)
+    task_cfg = load_config(None, [f"task={args.task}", *args.set],
+                           lambda n: REGISTRY.get_class(n).config_cls).task_config
+    data, _ = load_or_build(task, task_cfg, seed=0)
+    return task, data["train"]
+
+
+def main() -> None:
+    p = task_arguments(__doc__)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--steps", type=int, default=60)
     p.add_argument("--warmup", type=int, default=5, help="first steps left out of the means")
@@ -140,14 +159,7 @@ def main() -> None:
 
     import torch
 
-    from embodied_r1.config import load_config
-    from embodied_r1.data import load_or_build
-    from embodied_r1.registry import REGISTRY
-
-    task = REGISTRY.make(args.task)
-    task_cfg = load_config(None, [f"task={args.task}", *args.set], lambda n: REGISTRY.get_class(n).config_cls).task_config
-    data, _ = load_or_build(task, task_cfg, seed=0)
-    train = data["train"]
+    task, train = task_train_rows(args)
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     print(f"device={device} model={args.model} batch={args.batch} rows={len(train)}", flush=True)
     result = {"device": device, "model": args.model, "task": args.task, "batch": args.batch,

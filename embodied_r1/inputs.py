@@ -51,7 +51,16 @@ def _rope_index(model):
     return fn, json.dumps(settings, default=str)
 
 
-def prepare_sft_inputs(ds, processor, model=None):
+#: Rows each preparing process gets at least: a spawned process spends about 6 s importing torch and the
+#: processor before its first row, and a row takes 5-10 ms.
+ROWS_PER_PROCESS = 1000
+#: The fewest processes worth spawning: the rope positions are then added in this process (about 1.5 ms a row),
+#: and on 2 cores two processes were no faster than one (``benchmarks/sft_prepare.py``, README).
+MIN_PROCESSES = 4
+
+
+def prepare_sft_inputs(ds, processor, model=None, num_proc: int | None = None,
+                       rows_per_process: int = ROWS_PER_PROCESS):
     """``ds`` (prompt-completion rows with ``images``) as prepared rows, computed once and cached.
 
     Args:
@@ -59,15 +68,24 @@ def prepare_sft_inputs(ds, processor, model=None):
         processor: The model's processor (the one the trainer gets).
         model: The model, whose own ``get_rope_index`` then gives each row its multimodal rope positions
             (``position_ids``), so that the forward pass does not recompute them row by row every step.
+        num_proc: Processes that may prepare (the run's ``data_workers``); None or 1: this process alone. At most
+            one per ``rows_per_process`` rows is used, and none below :data:`MIN_PROCESSES`. They are spawned,
+            not forked (forked workers hang in torch's OpenMP pool once the parent has used it), and each keeps
+            to one thread. The rows are the same for any number; they are cached per number of processes (a
+            shard each, so a run killed while preparing keeps the shards that were done), under a fingerprint
+            of their own.
+        rows_per_process: The fewest rows worth a process of their own.
 
     Returns:
         A ``Dataset`` with only :data:`PREPARED_COLUMNS`, each the bytes of a numpy array: ``input_ids`` and
         ``labels`` (-100 on the prompt) int32, ``mm_token_type_ids`` int8, ``pixel_values`` the image processor's
         float32 patches (shape ``[patches, dim]``), ``image_grid_thw`` int32 ``[images, 3]`` and, with
         ``model``, ``position_ids`` int32 ``[3, tokens]``. Its fingerprint is a key of the rows' fingerprint,
-        :func:`processor_digest` and the model's rope settings, so a changed processor, model or row prepares
-        anew and an unchanged one is read from the cache.
+        :func:`processor_digest`, the model's rope settings (and the number of processes), so a changed
+        processor, model or row prepares anew and an unchanged one is read from the cache.
     """
+    import os
+
     import torch
     from datasets import Features, Value
     from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
@@ -80,29 +98,87 @@ def prepare_sft_inputs(ds, processor, model=None):
     # Binary columns (the bytes of numpy arrays, dtypes in _DTYPES): arrow hands them over without building Python
     # lists, which for token lists took longer than the rest of the collation.
     features = {k: Value("binary") for k in columns}
+    key = hashlib.blake2b(f"{_VERSION}|{ds._fingerprint}|{processor_digest(processor)}|{rope_key}".encode(),
+                          digest_size=16).hexdigest()
+    procs = min(int(num_proc or 1), len(ds) // max(1, rows_per_process))
+    if procs < MIN_PROCESSES:
+        # One process, rope positions row by row; about 6 ms a row on a CPU core.
+        return ds.map(_Encoder(collate, features, rope), batched=True, batch_size=32, remove_columns=ds.column_names,
+                      features=Features(features), new_fingerprint=key, desc="SFT inputs (tokens, pixel values), once")
 
-    def encode(batch):
+    # Several processes make the tokens and pixels (the model stays here); then this process adds the rope
+    # positions from the stored tokens, which takes a fraction of the time.
+    import multiprocess
+
+    # Keys of their own: the same rows, cached apart from the one-process file (and per number of processes).
+    key = hashlib.blake2b(f"{key}|{procs} processes".encode(), digest_size=16).hexdigest()
+    token_features = {k: v for k, v in features.items() if k != "position_ids"}
+    token_key = key if rope is None else hashlib.blake2b(f"{key}|tokens".encode(), digest_size=16).hexdigest()
+    previous = multiprocess.get_start_method(allow_none=True)
+    multiprocess.set_start_method("spawn", force=True)  # datasets' worker pool is multiprocess's default context
+    try:
+        rows = ds.map(_Encoder(collate, token_features, None, parent=os.getpid()), batched=True, batch_size=32,
+                      remove_columns=ds.column_names, features=Features(token_features), num_proc=procs,
+                      new_fingerprint=token_key, desc="SFT inputs (tokens, pixel values), once")
+    finally:
+        multiprocess.set_start_method(previous, force=True)
+    if rope is None:
+        return rows
+
+    def add_positions(batch):
+        out = []
+        for ids, mm, grid in zip(batch["input_ids"], batch["mm_token_type_ids"], batch["image_grid_thw"]):
+            ids = torch.from_numpy(np.frombuffer(ids, dtype=np.int32).astype(np.int64))[None]
+            mm = torch.from_numpy(np.frombuffer(mm, dtype=np.int8).astype(np.int64))[None]
+            grid = (torch.from_numpy(np.frombuffer(grid, dtype=np.int32).astype(np.int64).reshape(-1, 3))
+                    if grid else None)
+            out.append(_positions(rope, ids, mm, grid, torch.ones_like(ids)))
+        return {"position_ids": out}
+
+    return rows.map(add_positions, batched=True, batch_size=256, features=Features(features), new_fingerprint=key,
+                    desc="SFT inputs (rope positions), once")
+
+
+def _positions(rope, input_ids, mm_token_type_ids, image_grid_thw, attention_mask) -> bytes:
+    """The model's rope positions ``[3, tokens]`` of one row, as int32 bytes."""
+    import torch
+
+    with torch.no_grad():
+        pos = rope(input_ids, mm_token_type_ids=mm_token_type_ids, image_grid_thw=image_grid_thw,
+                   attention_mask=attention_mask)[0][:, 0]
+    return pos.numpy().astype(_DTYPES["position_ids"]).tobytes()
+
+
+class _Encoder:
+    """A batch of rows through TRL's collator one row at a time (no padding: exactly TRL's tokens, labels and
+    pixels), as the bytes of :data:`PREPARED_COLUMNS`; ``rope`` adds the positions. A picklable object, so that
+    spawned processes can run it; in a process other than ``parent`` torch keeps to one thread."""
+
+    def __init__(self, collate, features: dict, rope=None, parent: int | None = None):
+        self.collate, self.columns, self.rope, self.parent = collate, list(features), rope, parent
+
+    def __call__(self, batch):
+        import os
+
+        if self.parent is not None and os.getpid() != self.parent:
+            import torch
+
+            torch.set_num_threads(1)  # many processes side by side: one core each
         rows = [dict(zip(batch, values)) for values in zip(*batch.values())]
-        out = {k: [] for k in features}
+        out = {k: [] for k in self.columns}
         for row in rows:
-            one = collate([row])  # one row: no padding, exactly TRL's tokens, labels and pixels
-            if rope is not None:
-                with torch.no_grad():
-                    one["position_ids"] = rope(one["input_ids"], mm_token_type_ids=one["mm_token_type_ids"],
-                                               image_grid_thw=one.get("image_grid_thw"),
-                                               attention_mask=one["attention_mask"])[0][:, 0]
-            for k in features:
+            one = self.collate([row])
+            if self.rope is not None:
+                one["position_ids"] = _positions(self.rope, one["input_ids"], one["mm_token_type_ids"],
+                                                 one.get("image_grid_thw"), one["attention_mask"])
+            for k in self.columns:
                 value = one.get(k)
+                if isinstance(value, bytes):
+                    out[k].append(value)
+                    continue
                 value = value[0] if k in _TOKEN_COLUMNS else value
                 out[k].append(b"" if value is None else value.numpy().astype(_DTYPES[k]).tobytes())
         return out
-
-    key = hashlib.blake2b(f"{_VERSION}|{ds._fingerprint}|{processor_digest(processor)}|{rope_key}".encode(),
-                          digest_size=16).hexdigest()
-    # One process: forked map workers hang in torch's OpenMP pool once the parent has used it (seen here), and
-    # the image processor already runs on torch's threads; about 6 ms a row, once per dataset and processor.
-    return ds.map(encode, batched=True, batch_size=32, remove_columns=ds.column_names, features=Features(features),
-                  new_fingerprint=key, desc="SFT inputs (tokens, pixel values), once")
 
 
 class PreparedCollator:

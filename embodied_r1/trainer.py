@@ -207,12 +207,14 @@ def sft_dataset(task, ds):
 
 
 def make_sft_trainer(task, model, processor, train_ds, args_section: dict, out_dir: Path,
-                     seed: int, peft_config=None, callbacks=(), prepared_inputs: bool = True):
+                     seed: int, peft_config=None, callbacks=(), prepared_inputs: bool = True,
+                     data_workers: int | None = None):
     """Assemble a ``trl.SFTTrainer`` warm start on the task's gold completions.
 
     Args:
         prepared_inputs: Train on token ids and pixel values computed once per dataset and processor
             (:mod:`embodied_r1.inputs`; the batches equal TRL's); False: TRL's collator processes every batch.
+        data_workers: Processes that may prepare those inputs (None: this one).
     """
     from accelerate import PartialState
 
@@ -223,7 +225,7 @@ def make_sft_trainer(task, model, processor, train_ds, args_section: dict, out_d
         from embodied_r1.inputs import PreparedCollator, prepare_sft_inputs
 
         with PartialState().main_process_first():  # the main process fills the cache, the others read it
-            rows = prepare_sft_inputs(rows, processor, model)
+            rows = prepare_sft_inputs(rows, processor, model, num_proc=data_workers)
         collator = PreparedCollator(processor.tokenizer.pad_token_id, args.max_length)
         args.remove_unused_columns = False  # the prepared columns are the model's inputs once collated
         args.dataset_kwargs = {**(args.dataset_kwargs or {}), "skip_prepare_dataset": True}

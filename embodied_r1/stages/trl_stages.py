@@ -21,12 +21,14 @@ class SFTStage(Stage):
         make_sft_args(cfg.sft, preflight_dir(), cfg.seed)
 
     def build_trainer(self, ctx: StageContext, callbacks: list):
+        from embodied_r1.data import available_cores
         from embodied_r1.models.factory import make_peft_config
         from embodied_r1.trainer import make_sft_trainer
 
         return make_sft_trainer(ctx.task, ctx.model, ctx.processor, ctx.train_dataset, ctx.cfg.sft, ctx.out,
                                 ctx.cfg.seed, make_peft_config(ctx.cfg.model), callbacks,
-                                prepared_inputs=ctx.cfg.prepared_inputs)
+                                prepared_inputs=ctx.cfg.prepared_inputs,
+                                data_workers=ctx.cfg.data_workers or available_cores())
 
 
 class GRPOStage(Stage):

@@ -80,6 +80,16 @@ def test_robot_demos_smoke(tmp_path):
     assert "Lift" in json.dumps(result)
 
 
+def test_sft_prepare_smoke(tmp_path):
+    out = tmp_path / "prepare.json"
+    _run("sft_prepare.py", ["--model", "tiny", "--procs", "1", "4", "--rows-per-process", "3",
+                            "--set", "touch.train_contacts=6", "touch.test_contacts=2", "--json", str(out)], tmp_path)
+    result = json.loads(out.read_text())
+    assert result["rows"] == 12 and set(result["runs"]) == {"1", "4"}
+    assert result["runs"]["1"]["processes"] == 1 and result["runs"]["4"]["processes"] == 4
+    assert all(r["same_rows_as_first"] and r["seconds"] > 0 for r in result["runs"].values())
+
+
 def test_sft_input_smoke(tmp_path):
     out = tmp_path / "sft.json"
     _run("sft_input.py", ["--model", "tiny", "--batch", "4", "--steps", "4", "--warmup", "1",

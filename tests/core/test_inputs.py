@@ -90,3 +90,26 @@ def test_stored_rope_positions_give_the_models_own_forward(touch_rows):
     with torch.no_grad():
         off = model(**inputs, position_ids=torch.zeros_like(batch["position_ids"])).logits
     assert (off[mask] - want[mask]).abs().max() > 1e-4
+
+
+def test_preparing_in_spawned_processes_gives_the_same_rows(touch_rows):
+    """Several processes (spawned; the rope positions added afterwards in this one) store exactly the rows one
+    process does, in cache files of their own, and a second call reads them back."""
+    _, rows = touch_rows
+    model, processor = make_model(ModelConfig(name="tiny", dtype="float32"), seed=0)
+    one = prepare_sft_inputs(rows, processor, model)
+    many = prepare_sft_inputs(rows, processor, model, num_proc=4, rows_per_process=6)
+    from pathlib import Path
+
+    assert many.cache_files != one.cache_files
+    folder = Path(many.cache_files[0]["filename"]).parent
+    assert len(list(folder.glob("cache-*_of_00004.arrow"))) == 4  # a shard per process
+    assert many._fingerprint != one._fingerprint
+    assert many.column_names == one.column_names
+    for k in one.column_names:
+        assert many[k] == one[k], k
+    again = prepare_sft_inputs(rows, processor, model, num_proc=4, rows_per_process=6)
+    assert again.cache_files == many.cache_files
+    # too few rows for four processes (or fewer processes than are worth spawning): one process and its cache
+    assert prepare_sft_inputs(rows, processor, model, num_proc=4, rows_per_process=7).cache_files == one.cache_files
+    assert prepare_sft_inputs(rows, processor, model, num_proc=3, rows_per_process=1).cache_files == one.cache_files
