@@ -107,8 +107,8 @@ class TrainConfig:
         log_every: Print a compact progress line every this many steps (None: about 20 per stage); every
             logged step still goes to ``metrics.jsonl`` and TensorBoard.
         data_workers: Processes that build the dataset when it is not cached, and that prepare SFT's inputs
-            (one per 1,000 rows at most; None: the cores available to this process). Not part of the dataset
-            cache key: the rows are the same for any number.
+            (four or more, one per 2,000 rows at most; None: the cores available to this process). Not part of
+            any cache key: the rows are the same for any number.
         prepared_inputs: SFT trains on token ids and pixel values computed once per dataset and processor and
             cached with the rows (the batches equal TRL's collator's); false: TRL's collator processes every
             batch on the CPU. Run-local: it does not change what is trained.

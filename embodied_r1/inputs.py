@@ -51,9 +51,9 @@ def _rope_index(model):
     return fn, json.dumps(settings, default=str)
 
 
-#: Rows each preparing process gets at least: a spawned process spends about 6 s importing torch and the
-#: processor before its first row, and a row takes 5-10 ms.
-ROWS_PER_PROCESS = 1000
+#: Rows each preparing process gets at least: a spawned process spent about 6 s importing torch and the processor
+#: before its first row, then about 7 ms a row (2-core CPU, an instrumented run).
+ROWS_PER_PROCESS = 2000
 #: The fewest processes worth spawning: the rope positions are then added in this process (about 1.5 ms a row),
 #: and on 2 cores two processes were no faster than one (``benchmarks/sft_prepare.py``, README).
 MIN_PROCESSES = 4
@@ -71,23 +71,23 @@ def prepare_sft_inputs(ds, processor, model=None, num_proc: int | None = None,
         num_proc: Processes that may prepare (the run's ``data_workers``); None or 1: this process alone. At most
             one per ``rows_per_process`` rows is used, and none below :data:`MIN_PROCESSES`. They are spawned,
             not forked (forked workers hang in torch's OpenMP pool once the parent has used it), and each keeps
-            to one thread. The rows are the same for any number; they are cached per number of processes (a
-            shard each, so a run killed while preparing keeps the shards that were done), under a fingerprint
-            of their own.
+            to one thread. The rows are the same for any number. They are cached a shard per process, and a
+            later call reads back the most complete set of shards (a run killed while preparing keeps the ones
+            done) or a finished one-process file.
         rows_per_process: The fewest rows worth a process of their own.
 
     Returns:
         A ``Dataset`` with only :data:`PREPARED_COLUMNS`, each the bytes of a numpy array: ``input_ids`` and
         ``labels`` (-100 on the prompt) int32, ``mm_token_type_ids`` int8, ``pixel_values`` the image processor's
         float32 patches (shape ``[patches, dim]``), ``image_grid_thw`` int32 ``[images, 3]`` and, with
-        ``model``, ``position_ids`` int32 ``[3, tokens]``. Its fingerprint is a key of the rows' fingerprint,
-        :func:`processor_digest`, the model's rope settings (and the number of processes), so a changed
-        processor, model or row prepares anew and an unchanged one is read from the cache.
+        ``model``, ``position_ids`` int32 ``[3, tokens]``. It is cached under a key of the rows' fingerprint,
+        :func:`processor_digest` and the model's rope settings, so a changed processor, model or row prepares
+        anew and an unchanged one is read from the cache.
     """
     import os
 
     import torch
-    from datasets import Features, Value
+    from datasets import Features, Value, concatenate_datasets, is_caching_enabled
     from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
 
     collate = DataCollatorForVisionLanguageModeling(processor=processor, completion_only_loss=True)
@@ -107,19 +107,29 @@ def prepare_sft_inputs(ds, processor, model=None, num_proc: int | None = None,
                       features=Features(features), new_fingerprint=key, desc="SFT inputs (tokens, pixel values), once")
 
     # Several processes make the tokens and pixels (the model stays here); then this process adds the rope
-    # positions from the stored tokens, which takes a fraction of the time.
+    # positions from the stored tokens. A finished one-process file of the same rows is read instead.
+    if is_caching_enabled() and ds.cache_files and os.path.exists(ds._get_cache_file_path(key)):
+        return ds.map(_Encoder(collate, features, rope), batched=True, batch_size=32, remove_columns=ds.column_names,
+                      features=Features(features), new_fingerprint=key, desc="SFT inputs (tokens, pixel values), once")
+    import dill
     import multiprocess
 
-    # Keys of their own: the same rows, cached apart from the one-process file (and per number of processes).
-    key = hashlib.blake2b(f"{key}|{procs} processes".encode(), digest_size=16).hexdigest()
     token_features = {k: v for k, v in features.items() if k != "position_ids"}
+    encoder = _Encoder(collate, token_features, None, parent=os.getpid())
+    try:
+        dill.dumps(encoder)  # the processes get it pickled
+    except Exception as e:  # noqa: BLE001 - any processor that cannot travel: prepare here instead
+        print(f"SFT inputs: one process (the processor cannot be sent to others: {type(e).__name__})", flush=True)
+        return prepare_sft_inputs(ds, processor, model)
+    # The shards' names carry the number of processes; datasets reads back the most complete set of them, so a
+    # run killed while preparing, or one with another number of processes, keeps the shards that were done.
     token_key = key if rope is None else hashlib.blake2b(f"{key}|tokens".encode(), digest_size=16).hexdigest()
     previous = multiprocess.get_start_method(allow_none=True)
     multiprocess.set_start_method("spawn", force=True)  # datasets' worker pool is multiprocess's default context
     try:
-        rows = ds.map(_Encoder(collate, token_features, None, parent=os.getpid()), batched=True, batch_size=32,
-                      remove_columns=ds.column_names, features=Features(token_features), num_proc=procs,
-                      new_fingerprint=token_key, desc="SFT inputs (tokens, pixel values), once")
+        rows = ds.map(encoder, batched=True, batch_size=32, remove_columns=ds.column_names,
+                      features=Features(token_features), num_proc=procs, new_fingerprint=token_key,
+                      desc="SFT inputs (tokens, pixel values), once")
     finally:
         multiprocess.set_start_method(previous, force=True)
     if rope is None:
@@ -135,8 +145,14 @@ def prepare_sft_inputs(ds, processor, model=None, num_proc: int | None = None,
             out.append(_positions(rope, ids, mm, grid, torch.ones_like(ids)))
         return {"position_ids": out}
 
-    return rows.map(add_positions, batched=True, batch_size=256, features=Features(features), new_fingerprint=key,
-                    desc="SFT inputs (rope positions), once")
+    # positions alone (the pixels are not copied again), joined to the token columns
+    needed = ["input_ids", "mm_token_type_ids", "image_grid_thw"]
+    positions = rows.select_columns(needed).map(
+        add_positions, batched=True, batch_size=256, remove_columns=needed,
+        features=Features({"position_ids": features["position_ids"]}),
+        new_fingerprint=hashlib.blake2b(f"{key}|positions".encode(), digest_size=16).hexdigest(),
+        desc="SFT inputs (rope positions), once")
+    return concatenate_datasets([rows, positions], axis=1)
 
 
 def _positions(rope, input_ids, mm_token_type_ids, image_grid_thw, attention_mask) -> bytes:

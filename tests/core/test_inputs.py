@@ -94,22 +94,23 @@ def test_stored_rope_positions_give_the_models_own_forward(touch_rows):
 
 def test_preparing_in_spawned_processes_gives_the_same_rows(touch_rows):
     """Several processes (spawned; the rope positions added afterwards in this one) store exactly the rows one
-    process does, in cache files of their own, and a second call reads them back."""
-    _, rows = touch_rows
-    model, processor = make_model(ModelConfig(name="tiny", dtype="float32"), seed=0)
-    one = prepare_sft_inputs(rows, processor, model)
-    many = prepare_sft_inputs(rows, processor, model, num_proc=4, rows_per_process=6)
+    process does; a later call reads their shards back with any number of processes, or the one-process file."""
     from pathlib import Path
 
-    assert many.cache_files != one.cache_files
-    folder = Path(many.cache_files[0]["filename"]).parent
+    _, rows = touch_rows
+    rows = rows.shuffle(seed=1).flatten_indices()  # rows of their own: no earlier test prepared them
+    model, processor = make_model(ModelConfig(name="tiny", dtype="float32"), seed=0)
+    many = prepare_sft_inputs(rows, processor, model, num_proc=4, rows_per_process=6)
+    folder = Path(rows.cache_files[0]["filename"]).parent
     assert len(list(folder.glob("cache-*_of_00004.arrow"))) == 4  # a shard per process
-    assert many._fingerprint != one._fingerprint
+    again = prepare_sft_inputs(rows, processor, model, num_proc=6, rows_per_process=4)  # another number
+    assert again.cache_files == many.cache_files and not list(folder.glob("cache-*_of_00006.arrow"))
+    one = prepare_sft_inputs(rows, processor, model)
     assert many.column_names == one.column_names
     for k in one.column_names:
         assert many[k] == one[k], k
-    again = prepare_sft_inputs(rows, processor, model, num_proc=4, rows_per_process=6)
-    assert again.cache_files == many.cache_files
-    # too few rows for four processes (or fewer processes than are worth spawning): one process and its cache
+    # a finished one-process file is read, not prepared again
+    assert prepare_sft_inputs(rows, processor, model, num_proc=4, rows_per_process=6).cache_files == one.cache_files
+    # too few rows for four processes (or fewer processes than are worth spawning): one process
     assert prepare_sft_inputs(rows, processor, model, num_proc=4, rows_per_process=7).cache_files == one.cache_files
     assert prepare_sft_inputs(rows, processor, model, num_proc=3, rows_per_process=1).cache_files == one.cache_files
