@@ -37,7 +37,7 @@ def main() -> None:
 
     from embodied_r1.config import ModelConfig
     from embodied_r1.data import available_cores
-    from embodied_r1.inputs import MIN_PROCESSES, ROWS_PER_PROCESS, prepare_sft_inputs
+    from embodied_r1.inputs import ROWS_PER_PROCESS, prepare_sft_inputs, preparing_processes
     from embodied_r1.models.factory import make_model
     from embodied_r1.trainer import sft_dataset
 
@@ -53,8 +53,7 @@ def main() -> None:
     datasets.disable_caching()
     try:
         for n in args.procs:
-            used = min(n, len(rows) // per)
-            used = used if used >= MIN_PROCESSES else 1
+            used = preparing_processes(len(rows), n, per)
             t = time.perf_counter()
             out = prepare_sft_inputs(rows, processor, model, num_proc=n, rows_per_process=per)
             seconds = time.perf_counter() - t

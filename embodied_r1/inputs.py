@@ -59,6 +59,17 @@ ROWS_PER_PROCESS = 2000
 MIN_PROCESSES = 4
 
 
+def preparing_processes(rows: int, num_proc: int | None, rows_per_process: int = ROWS_PER_PROCESS) -> int:
+    """How many processes :func:`prepare_sft_inputs` prepares ``rows`` rows in when ``num_proc`` may: at most one per
+    ``rows_per_process`` rows, and 1 where that is fewer than :data:`MIN_PROCESSES`.
+
+    >>> preparing_processes(20000, 14), preparing_processes(20000, 3), preparing_processes(5000, 14)
+    (10, 1, 1)
+    """
+    procs = min(int(num_proc or 1), rows // max(1, rows_per_process))
+    return procs if procs >= MIN_PROCESSES else 1
+
+
 def prepare_sft_inputs(ds, processor, model=None, num_proc: int | None = None,
                        rows_per_process: int = ROWS_PER_PROCESS):
     """``ds`` (prompt-completion rows with ``images``) as prepared rows, computed once and cached.
@@ -100,17 +111,16 @@ def prepare_sft_inputs(ds, processor, model=None, num_proc: int | None = None,
     features = {k: Value("binary") for k in columns}
     key = hashlib.blake2b(f"{_VERSION}|{ds._fingerprint}|{processor_digest(processor)}|{rope_key}".encode(),
                           digest_size=16).hexdigest()
-    procs = min(int(num_proc or 1), len(ds) // max(1, rows_per_process))
-    if procs < MIN_PROCESSES:
-        # One process, rope positions row by row; about 6 ms a row on a CPU core.
+
+    def one_process():  # rope positions row by row; about 6 ms a row on a CPU core
         return ds.map(_Encoder(collate, features, rope), batched=True, batch_size=32, remove_columns=ds.column_names,
                       features=Features(features), new_fingerprint=key, desc="SFT inputs (tokens, pixel values), once")
 
+    procs = preparing_processes(len(ds), num_proc, rows_per_process)
     # Several processes make the tokens and pixels (the model stays here); then this process adds the rope
     # positions from the stored tokens. A finished one-process file of the same rows is read instead.
-    if is_caching_enabled() and ds.cache_files and os.path.exists(ds._get_cache_file_path(key)):
-        return ds.map(_Encoder(collate, features, rope), batched=True, batch_size=32, remove_columns=ds.column_names,
-                      features=Features(features), new_fingerprint=key, desc="SFT inputs (tokens, pixel values), once")
+    if procs == 1 or (is_caching_enabled() and ds.cache_files and os.path.exists(ds._get_cache_file_path(key))):
+        return one_process()
     import dill
     import multiprocess
 
@@ -120,7 +130,7 @@ def prepare_sft_inputs(ds, processor, model=None, num_proc: int | None = None,
         dill.dumps(encoder)  # the processes get it pickled
     except Exception as e:  # noqa: BLE001 - any processor that cannot travel: prepare here instead
         print(f"SFT inputs: one process (the processor cannot be sent to others: {type(e).__name__})", flush=True)
-        return prepare_sft_inputs(ds, processor, model)
+        return one_process()
     # The shards' names carry the number of processes; datasets reads back the most complete set of them, so a
     # run killed while preparing, or one with another number of processes, keeps the shards that were done.
     token_key = key if rope is None else hashlib.blake2b(f"{key}|tokens".encode(), digest_size=16).hexdigest()

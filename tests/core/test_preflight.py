@@ -146,10 +146,10 @@ def test_one_process_seeing_several_gpus_is_refused_before_any_work():
 
 
 @pytest.mark.parametrize("module", ["embodied_r1.run", "embodied_r1.stages.probe", "embodied_r1.evaluate",
-                                    "embodied_r1.stats"])
+                                    "embodied_r1.stats", "embodied_r1.inputs"])
 def test_core_docstring_examples(module):
     """The examples in these docstrings (the launcher thread hint, the eval row shards, the probe, the Wilson
-    interval) run as written."""
+    interval, the number of processes that prepare SFT inputs) run as written."""
     import doctest
     import importlib
 
