@@ -4,7 +4,8 @@
 # its 95% interval (experiments/touch_heldout_levels.py). configs/touch_encoder_small_gpu.yaml, one change a variant.
 #
 #   bash experiments/touch_chain.sh OUT_DIR            # GPU sizes; run it again to go on after a time limit
-#   SMOKE=1 bash experiments/touch_chain.sh OUT_DIR    # the tiny preset, under a minute a variant on a CPU
+#   SMOKE=1 bash experiments/touch_chain.sh OUT_DIR    # the tiny preset, under a minute a variant on a CPU (its
+#                                                       # sizes win over a variant's; EXTRA wins over both)
 #
 # Each variant writes the run folder OUT_DIR/<variant>/ (eval in OUT_DIR/<variant>/eval/) and OUT_DIR/<variant>.log.
 # A second call resumes an unfinished run from its last checkpoint (`embodied-r1 train --resume`; a SIGTERM, as
@@ -23,10 +24,12 @@ declare -A args=(
   [levels]="touch.objects=fresh"
   [parameters_x12]="touch.objects=fresh_parameters encoder.property_weight=12"
   [parameters_x1]="touch.objects=fresh_parameters encoder.property_weight=1"
-  # SFT on 4x the rows (2.5 epochs in 800 steps instead of 10): whether SFT keeps more of what the probe reads
+  # SFT on 4x the rows of section 6 (2.5 epochs in 800 steps instead of 10), section 8; the config since then
   [parameters_rows4x]="touch.objects=fresh_parameters touch.train_contacts=10000"
+  # section 6's data: 2,500 train contacts (10 SFT epochs) and 400 test contacts
+  [parameters_rows1x]="touch.objects=fresh_parameters touch.train_contacts=2500 touch.test_contacts=400"
 )
-order=(levels parameters parameters_x12 parameters_x1 parameters_rows4x)
+order=(levels parameters parameters_x12 parameters_x1 parameters_rows4x parameters_rows1x)
 source "$here/experiments/variants_lib.sh"
 pick_variants parameters parameters_x12
 if [[ -n ${SMOKE:-} ]]; then
@@ -45,7 +48,7 @@ run() {
     else
       # shellcheck disable=SC2086
       embodied-r1 train --config "$here/configs/touch_encoder_small_gpu.yaml" --output "$d" "stages=[encoder,sft]" \
-        "${size[@]}" ${args[$v]} ${EXTRA:-} >> "$out/$v.log" 2>&1 || return
+        ${args[$v]} "${size[@]}" ${EXTRA:-} >> "$out/$v.log" 2>&1 || return
     fi
   fi
   [[ -f $d/eval/eval.json ]] || embodied-r1 eval --model "$d" --output "$d/eval" >> "$out/$v.log" 2>&1

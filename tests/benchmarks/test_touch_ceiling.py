@@ -161,35 +161,37 @@ def test_touch_ceiling_objects_flag_holds_out_by_parameters(monkeypatch):
 def test_touch_chain_script_runs_encoder_sft_eval_and_goes_on_where_it_stopped(tmp_path):
     """experiments/touch_chain.sh: the encoder stage, SFT from its model and eval, one run folder per variant with
     the variant's held-out rule; the table and chain.json hold the probe and the after-SFT accuracy per property.
-    A second call finds the runs done and evaluates only what lacks an eval; an unknown variant is one line."""
+    A second call finds the runs done and evaluates only what lacks an eval; an unknown variant is one line. The
+    variant run here sets its own data sizes (10,000 train contacts): under SMOKE the tiny sizes win."""
     import os
     import subprocess
 
     root = Path(__file__).resolve().parents[2]
     script = str(root / "experiments" / "touch_chain.sh")
-    env = {**os.environ, "SMOKE": "1", "VARIANTS": "parameters", "HF_HUB_OFFLINE": "1",
+    env = {**os.environ, "SMOKE": "1", "VARIANTS": "parameters_rows4x", "HF_HUB_OFFLINE": "1",
            "EXTRA": "seed=3 eval.counterfactual=false"}
     res = subprocess.run(["bash", script, str(tmp_path)], env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
-    run = tmp_path / "parameters"
+    run = tmp_path / "parameters_rows4x"
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     assert cfg["touch"]["objects"] == "fresh_parameters" and cfg["seed"] == 3 and cfg["stages"] == ["encoder", "sft"]
+    assert cfg["touch"]["train_contacts"] == 8 and cfg["model"]["name"] == "tiny"
     assert json.loads((run / "run.json").read_text())["done"] == ["encoder", "sft"]
-    chain = json.loads((tmp_path / "chain.json").read_text())["parameters"]
+    chain = json.loads((tmp_path / "chain.json").read_text())["parameters_rows4x"]
     assert set(chain["probe"]) == set(chain["after_sft"]) == {"hardness", "roughness", "bumpiness"}
     assert all(0.0 <= v <= 1.0 for v in chain["probe"].values())
-    assert "parameters" in res.stdout.splitlines()[1] and "not reached" not in res.stdout
+    assert "parameters_rows4x" in res.stdout.splitlines()[1] and "not reached" not in res.stdout
     # a run without its eval: the second call trains nothing and evaluates it again
     import shutil
     shutil.rmtree(run / "eval")
     with (run / "metrics.jsonl").open("a") as f:  # a line torn by a kill -9 mid-write
         f.write('{"stage": "sft", "kind": "tr')
-    log_before = (tmp_path / "parameters.log").read_text()
+    log_before = (tmp_path / "parameters_rows4x.log").read_text()
     again = subprocess.run(["bash", script, str(tmp_path)], env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-2000:]
-    added = (tmp_path / "parameters.log").read_text()[len(log_before):]
+    added = (tmp_path / "parameters_rows4x.log").read_text()[len(log_before):]
     assert "stage encoder" not in added and "results:" in added and (run / "eval" / "eval.json").exists()
-    assert json.loads((tmp_path / "chain.json").read_text())["parameters"]["probe"] == chain["probe"]
+    assert json.loads((tmp_path / "chain.json").read_text())["parameters_rows4x"]["probe"] == chain["probe"]
     bad = subprocess.run(["bash", script, str(tmp_path / "x")], env={**env, "VARIANTS": "nope"},
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown variant 'nope'" in bad.stderr

@@ -172,8 +172,10 @@ def test_every_shipped_touch_config_loads_and_its_stages_are_registered(path):
 
 
 def test_the_gpu_encoder_config_holds_objects_out_by_their_parameters():
-    """configs/touch_encoder_small_gpu.yaml is the recipe measured in docs/results/touch_encoder_v5/ section 6:
-    held out by parameter bands, property head at weight 4, the full chain. The task default stays the level rule."""
+    """configs/touch_encoder_small_gpu.yaml is the recipe measured in docs/results/touch_encoder_v5/ section 8:
+    held out by parameter bands, property head at weight 4, SFT on 10,000 contacts, eval on 1,200, the full chain.
+    The task default stays the level rule."""
     cfg = load_config(str(ROOT / "configs" / "touch_encoder_small_gpu.yaml"), [], cfg_cls)
     assert cfg.task_config.objects == "fresh_parameters" and TouchConfig().objects == "fresh"
     assert cfg.stages == ["encoder", "sft", "grpo"] and cfg.encoder.property_weight == 4.0
+    assert (cfg.task_config.train_contacts, cfg.task_config.test_contacts) == (10000, 1200)
