@@ -145,18 +145,19 @@ def prepare_sft_inputs(ds, processor, model=None, num_proc: int | None = None,
     if rope is None:
         return rows
 
+    needed = ["input_ids", "mm_token_type_ids", "image_grid_thw"]
+
     def add_positions(batch):
         out = []
-        for ids, mm, grid in zip(batch["input_ids"], batch["mm_token_type_ids"], batch["image_grid_thw"]):
-            ids = torch.from_numpy(np.frombuffer(ids, dtype=np.int32).astype(np.int64))[None]
-            mm = torch.from_numpy(np.frombuffer(mm, dtype=np.int8).astype(np.int64))[None]
-            grid = (torch.from_numpy(np.frombuffer(grid, dtype=np.int32).astype(np.int64).reshape(-1, 3))
-                    if grid else None)
-            out.append(_positions(rope, ids, mm, grid, torch.ones_like(ids)))
+        for values in zip(*(batch[k] for k in needed)):
+            ids, mm, grid = (torch.from_numpy(np.frombuffer(v, dtype=_DTYPES[k]).astype(np.int64))
+                             for k, v in zip(needed, values))
+            ids, mm = ids[None], mm[None]
+            grid = grid.reshape(-1, 3) if len(grid) else None
+            out.append(_stored("position_ids", _positions(rope, ids, mm, grid, torch.ones_like(ids))))
         return {"position_ids": out}
 
     # positions alone (the pixels are not copied again), joined to the token columns
-    needed = ["input_ids", "mm_token_type_ids", "image_grid_thw"]
     positions = rows.select_columns(needed).map(
         add_positions, batched=True, batch_size=256, remove_columns=needed,
         features=Features({"position_ids": features["position_ids"]}),
@@ -165,14 +166,18 @@ def prepare_sft_inputs(ds, processor, model=None, num_proc: int | None = None,
     return concatenate_datasets([rows, positions], axis=1)
 
 
-def _positions(rope, input_ids, mm_token_type_ids, image_grid_thw, attention_mask) -> bytes:
-    """The model's rope positions ``[3, tokens]`` of one row, as int32 bytes."""
+def _positions(rope, input_ids, mm_token_type_ids, image_grid_thw, attention_mask):
+    """The model's rope positions ``[3, tokens]`` of one row."""
     import torch
 
     with torch.no_grad():
-        pos = rope(input_ids, mm_token_type_ids=mm_token_type_ids, image_grid_thw=image_grid_thw,
-                   attention_mask=attention_mask)[0][:, 0]
-    return pos.numpy().astype(_DTYPES["position_ids"]).tobytes()
+        return rope(input_ids, mm_token_type_ids=mm_token_type_ids, image_grid_thw=image_grid_thw,
+                    attention_mask=attention_mask)[0][:, 0]
+
+
+def _stored(column: str, value) -> bytes:
+    """A tensor (or None) as the bytes that column stores."""
+    return b"" if value is None else value.numpy().astype(_DTYPES[column]).tobytes()
 
 
 class _Encoder:
@@ -199,11 +204,7 @@ class _Encoder:
                                                  one.get("image_grid_thw"), one["attention_mask"])
             for k in self.columns:
                 value = one.get(k)
-                if isinstance(value, bytes):
-                    out[k].append(value)
-                    continue
-                value = value[0] if k in _TOKEN_COLUMNS else value
-                out[k].append(b"" if value is None else value.numpy().astype(_DTYPES[k]).tobytes())
+                out[k].append(_stored(k, value[0] if k in _TOKEN_COLUMNS else value))
         return out
 
 
@@ -226,7 +227,8 @@ class PreparedCollator:
 
         cols = {k: [np.frombuffer(r[k], dtype=_DTYPES[k]) for r in rows] for k in _TOKEN_COLUMNS if k in rows[0]}
         if "position_ids" in rows[0]:  # (3, tokens) per row
-            cols["position_ids"] = [np.frombuffer(r["position_ids"], dtype=np.int32).reshape(3, -1) for r in rows]
+            cols["position_ids"] = [np.frombuffer(r["position_ids"], dtype=_DTYPES["position_ids"]).reshape(3, -1)
+                                    for r in rows]
         lengths = [len(x) for x in cols["input_ids"]]
         width = max(lengths)
         if self.max_length is not None:
